@@ -1,0 +1,18 @@
+// src/pg/module.cpp: the library's entry: magic block and _PG_init (callbacks every backend needs).
+#include "pg/pg_headers.h"
+
+#include "pg/config_cache.h"
+#include "pg/spi_util.h"
+
+extern "C" {
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+// Runs once per backend that loads ducto (and in each parallel worker). Only Postgres registration
+// calls, no C++ object: a failure here is an ordinary Postgres error.
+void _PG_init(void) {
+  ducto::pg::register_spi_callbacks();
+  ducto::pg::register_config_cache_callbacks();
+}
