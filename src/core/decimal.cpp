@@ -365,7 +365,11 @@ std::string Decimal::to_string() const { return format(coefficient_, -exponent_)
 std::string Decimal::to_string(int scale) const {
   if (scale < 0) throw Error(Errc::invalid_value, "scale must not be negative");
   const int own_scale = -exponent_;
-  if (own_scale <= scale) return format(coefficient_, own_scale) + std::string(scale - own_scale, '0');
+  if (own_scale <= scale) {
+    std::string text = format(coefficient_, own_scale);
+    if (own_scale == 0 && scale > 0) text += '.';  // an integer has no point to pad after
+    return text.append(scale - own_scale, '0');
+  }
   const int dropped = own_scale - scale;
   const bool loses_digits = dropped > kMaxDigits ? coefficient_ != 0 : coefficient_ % pow10(dropped) != 0;
   if (loses_digits) {

@@ -178,6 +178,11 @@ TEST(DecimalToString, FixedScale) {
   EXPECT_EQ(D("1.500").to_string(1), "1.5");
   EXPECT_EQ(D("12").to_string(0), "12");
   EXPECT_EQ(D("12.000").to_string(0), "12");
+  // Integers get their point before the padding.
+  EXPECT_EQ(Decimal(5).to_string(6), "5.000000");
+  EXPECT_EQ(Decimal(-5).to_string(2), "-5.00");
+  EXPECT_EQ(D("1e37").to_string(1), "1" + std::string(37, '0') + ".0");
+  EXPECT_EQ(Decimal().to_string(3), "0.000");
   EXPECT_EQ(D("-0.25").to_string(2), "-0.25");
   EXPECT_EQ(D("0e-76").to_string(2), "0.00");
   EXPECT_EQ(D("1e-76").to_string(76), "0." + std::string(75, '0') + "1");
