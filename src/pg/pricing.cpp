@@ -15,6 +15,7 @@
 #include "pg/bridge.h"
 #include "pg/config_cache.h"
 #include "pg/convert.h"
+#include "pg/pricing.h"
 #include "pg/spi_util.h"
 
 extern "C" {
@@ -304,6 +305,9 @@ Decimal metric_number(const JsonbMember& member) {
   }
 }
 
+}  // namespace
+
+// Declared in pricing.h: charge (src/pg/debits.cpp) prices with the same reader.
 // Walks the metrics jsonb straight into the core's reader: no JSON text, no JSON tree.
 pricing::Usage read_usage(Jsonb* metrics, const pricing::Config& config) {
   if (!is_object(metrics)) throw Error(Errc::invalid_value, "invalid metrics: must be a JSON object");
@@ -344,6 +348,8 @@ Jsonb* breakdown_jsonb(const pricing::Breakdown& breakdown) {
   };
   return make_jsonb_object(fields);
 }
+
+namespace {
 
 std::shared_ptr<const pricing::Config> config_to_price_with(Jsonb* inline_config) {
   if (inline_config != nullptr) return compiled_config(inline_config);

@@ -1,0 +1,245 @@
+// src/pg/accounts.cpp: finding, creating and locking accounts, and the Operation of one call on one
+// locked account: lazy expiry, ledger entry ids, events and the final account write (see ledger_store.h).
+//
+// An operation locks only its own account row (SELECT ... FOR NO KEY UPDATE: the later UPDATE changes
+// no key), so two users never wait on each other and nothing global is written. Under READ COMMITTED a
+// waiter gets the row as its previous holder committed it, and never a serialization failure.
+#include "pg/ledger_store.h"
+
+#include <algorithm>
+
+#include "core/ledger/lots.h"
+#include "pg/bridge.h"
+#include "pg/convert.h"
+#include "pg/events.h"
+
+namespace ducto::pg {
+
+namespace {
+
+// C zone. The account in row `row` of the last SPI result, whose first six columns are
+// id, balance, reserved, debt, next_expiry_at, last_entry_id.
+Account account_at(std::uint64_t row) noexcept {
+  Account account;
+  bool is_null = false;
+  account.id = DatumGetInt64(spi_value(row, 1, &is_null));
+  account.balance = DatumGetInt64(spi_value(row, 2, &is_null));
+  account.reserved = DatumGetInt64(spi_value(row, 3, &is_null));
+  account.debt = DatumGetInt64(spi_value(row, 4, &is_null));
+  const Datum next_expiry = spi_value(row, 5, &is_null);
+  if (!is_null) account.next_expiry_at = DatumGetTimestampTz(next_expiry);
+  const Datum last_entry = spi_value(row, 6, &is_null);
+  if (!is_null) account.last_entry_id = uuid_of(last_entry);
+  return account;
+}
+
+// C zone.
+bool run_account_query(SavedPlan& plan, Datum key, bool read_only, Account* account) noexcept {
+  Datum values[] = {key};
+  if (spi_run(plan, values, nullptr, read_only, 1) != 1) return false;
+  *account = account_at(0);
+  return true;
+}
+
+std::optional<Account> account_query(SavedPlan& plan, std::string_view user_id, bool read_only) {
+  Account account;
+  const bool found = pg_call([&]() noexcept {
+    return run_account_query(plan, text_datum(user_id), read_only, &account);
+  });
+  if (!found) return std::nullopt;
+  return account;
+}
+
+SavedPlan lock_by_user(
+    "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id FROM ducto.accounts AS a "
+    "WHERE a.user_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+    {TEXTOID});
+
+}  // namespace
+
+std::optional<Account> lock_account(std::string_view user_id) { return account_query(lock_by_user, user_id, false); }
+
+Account lock_or_create_account(std::string_view user_id) {
+  static SavedPlan create(
+      "INSERT INTO ducto.accounts AS a (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING "
+      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id",
+      {TEXTOID});
+  if (std::optional<Account> account = lock_account(user_id)) return *account;
+  // A row this transaction inserted is as good as locked. When a concurrent transaction inserted it
+  // first, ON CONFLICT waited for it to commit; the locking read then finds the committed row.
+  if (std::optional<Account> created = account_query(create, user_id, false)) return *created;
+  if (std::optional<Account> account = lock_account(user_id)) return *account;
+  throw Error(Errc::not_ready, "the account of user \"" + std::string(user_id) + "\" could not be created");
+}
+
+std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id) {
+  static SavedPlan lock_by_id(
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.user_id "
+      "FROM ducto.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+      {INT8OID});
+  Account account;
+  const bool found = pg_call([&]() noexcept { return run_account_query(lock_by_id, Int64GetDatum(id), false, &account); });
+  if (!found) return std::nullopt;
+  const text* name = pg_call([]() noexcept {
+    bool is_null = false;
+    return DatumGetTextPP(spi_value(0, 7, &is_null));
+  });
+  user_id.assign(view_of(name));
+  return account;
+}
+
+std::optional<Account> read_account(std::string_view user_id) {
+  static SavedPlan read(
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id FROM ducto.accounts AS a "
+      "WHERE a.user_id OPERATOR(pg_catalog.=) $1",
+      {TEXTOID});
+  return account_query(read, user_id, true);
+}
+
+// ---- events ------------------------------------------------------------------------------------------
+
+void emit_event(const char* type, std::string_view user_id, TimestampTz at, std::optional<Micros> amount,
+                std::optional<Micros> balance_after, Jsonb* data) {
+  Event event;
+  event.type = type;
+  event.user_id = user_id;
+  event.has_amount = amount.has_value();
+  event.amount_micros = amount.value_or(0);
+  event.has_balance_after = balance_after.has_value();
+  event.balance_after_micros = balance_after.value_or(0);
+  event.data = data;
+  event.created_at = at;
+  pg_call([&]() noexcept { write_event(event); });
+}
+
+void emit_failure(const char* type, std::string_view user_id, TimestampTz at, ledger::Rejection error,
+                  std::optional<Micros> amount, std::optional<Micros> balance, EventData data) {
+  emit_event(type, user_id, at, amount, balance, data.text("error", ledger::code_of(error)).build());
+}
+
+std::vector<std::pair<Account, std::string>> lock_due_accounts(TimestampTz now, std::int64_t limit) {
+  static SavedPlan due(
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.user_id "
+      "FROM ducto.accounts AS a WHERE a.next_expiry_at OPERATOR(pg_catalog.<=) $1 "
+      "ORDER BY a.next_expiry_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
+      {TIMESTAMPTZOID, INT8OID});
+  const std::uint64_t rows = pg_call([&]() noexcept {
+    Datum values[] = {TimestampTzGetDatum(now), Int64GetDatum(limit)};
+    return spi_run(due, values, nullptr, false, 0);
+  });
+  std::vector<std::pair<Account, std::string>> accounts(rows);
+  for (std::uint64_t row = 0; row < rows; ++row) {
+    const text* user_id = pg_call([&]() noexcept {
+      accounts[row].first = account_at(row);
+      bool is_null = false;
+      return DatumGetTextPP(spi_value(row, 7, &is_null));
+    });
+    accounts[row].second.assign(view_of(user_id));
+  }
+  return accounts;
+}
+
+// ---- Operation ---------------------------------------------------------------------------------------
+
+ExpiryOutcome Operation::expire_due() {
+  if (!account_.next_expiry_at || *account_.next_expiry_at > now_) return {};
+  ExpiryOutcome outcome;
+  const std::vector<Hold> holds = expire_holds(account_.id, now_);
+  outcome.holds = static_cast<int>(holds.size());
+  ledger::LotBook book;
+  std::vector<std::int64_t> held_lots;
+  for (const Hold& hold : holds) {
+    for (const std::int64_t id : lot_ids(hold.parts)) held_lots.push_back(id);
+  }
+  for (const ledger::Lot& lot : lots_by_id(held_lots)) book.add(lot);
+  for (const ledger::Lot& lot : expired_lots(account_.id, now_)) book.add(lot);
+  for (const Hold& hold : holds) {
+    ledger::release_hold(book, hold.parts);
+    account_.reserved = ledger::checked_sub(account_.reserved, hold.amount);
+    emit("credits.reservation_expired", hold.amount, account_.balance,
+         EventData().uuid("reservation_id", hold.id).text("operation_type", hold.operation_type).build());
+  }
+  const std::vector<ledger::Part> expired = ledger::expire_due(book, now_);
+  write_lots(book.changed());
+  post_expiries(expired);
+  outcome.expired = ledger::total_of(expired);
+  account_.next_expiry_at = next_expiry_of(account_.id);
+  return outcome;
+}
+
+Uuid Operation::next_entry_id() {
+  const Uuid candidate = pg_call([&]() noexcept { return new_uuid(now_); });
+  const Uuid id = account_.last_entry_id ? ledger::uuid_after(candidate, *account_.last_entry_id) : candidate;
+  account_.last_entry_id = id;
+  return id;
+}
+
+void Operation::append(const Uuid& id, const Entry& entry) {
+  insert_entry(id, account_.id, account_.balance, now_, entry);
+}
+
+void Operation::append_last(const Uuid& id, const Entry& entry, std::span<const ledger::Lot> changed_lots) {
+  const bool one_statement = changed_lots.size() <= 1 && account_.next_expiry_at == saved_.next_expiry_at &&
+                             account_.last_entry_id == id;
+  if (!one_statement) {
+    write_lots(changed_lots);
+    append(id, entry);
+    save();
+    return;
+  }
+  write_last_entry(id, account_, now_, entry, changed_lots.empty() ? nullptr : &changed_lots.front());
+  saved_ = account_;
+}
+
+void Operation::post_expiries(std::span<const ledger::Part> expired) {
+  for (const ledger::Part& part : expired) {
+    account_.balance = ledger::checked_sub(account_.balance, part.micros);
+    const Uuid id = next_entry_id();
+    Entry entry;
+    entry.kind = ledger::EntryKind::expiry;
+    entry.amount = -part.micros;
+    entry.allocations = std::span<const ledger::Part>(&part, 1);
+    entry.lot_id = part.lot_id;
+    append(id, entry);
+    emit("credits.expired", -part.micros, account_.balance, EventData().uuid("transaction_id", id).build());
+  }
+}
+
+void Operation::expiry_at_most(std::optional<TimestampTz> candidate) {
+  account_.next_expiry_at = ledger::earliest(account_.next_expiry_at, candidate);
+}
+
+void Operation::emit(const char* type, std::optional<Micros> amount, std::optional<Micros> balance_after,
+                     Jsonb* data) {
+  emit_event(type, user_id_, now_, amount, balance_after, data);
+}
+
+void Operation::save() {
+  // Two statements so the common one leaves next_expiry_at (an indexed column) alone: the update can
+  // then be HOT.
+  static SavedPlan save_money(
+      "UPDATE ducto.accounts AS a SET balance = $2, reserved = $3, debt = $4, last_entry_id = $5 "
+      "WHERE a.id OPERATOR(pg_catalog.=) $1",
+      {INT8OID, INT8OID, INT8OID, INT8OID, UUIDOID});
+  static SavedPlan save_all(
+      "UPDATE ducto.accounts AS a SET balance = $2, reserved = $3, debt = $4, last_entry_id = $5, "
+      "next_expiry_at = $6 WHERE a.id OPERATOR(pg_catalog.=) $1",
+      {INT8OID, INT8OID, INT8OID, INT8OID, UUIDOID, TIMESTAMPTZOID});
+  if (account_ == saved_) return;
+  const Account& account = account_;
+  const bool expiry_changed = account.next_expiry_at != saved_.next_expiry_at;
+  pg_call([&]() noexcept {
+    Datum values[] = {Int64GetDatum(account.id),
+                      Int64GetDatum(account.balance),
+                      Int64GetDatum(account.reserved),
+                      Int64GetDatum(account.debt),
+                      account.last_entry_id ? uuid_datum(*account.last_entry_id) : Datum(0),
+                      TimestampTzGetDatum(account.next_expiry_at.value_or(0))};
+    const char nulls[] = {' ', ' ', ' ', ' ', account.last_entry_id ? ' ' : 'n',
+                          account.next_expiry_at ? ' ' : 'n', '\0'};
+    spi_run(expiry_changed ? save_all : save_money, values, nulls, false, 0);
+  });
+  saved_ = account_;
+}
+
+}  // namespace ducto::pg

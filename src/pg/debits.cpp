@@ -1,0 +1,372 @@
+// src/pg/debits.cpp: ducto.deduct_credits (direct, or settling a hold) and ducto.charge (issue 3).
+//
+// charge is the hot path (design.md, The hot path): the usage is priced and its jsonb built before the
+// account lock; under the lock it costs one account SELECT, one lots SELECT, one statement writing the
+// account, the lot (when one lot covers it) and the ledger entry, and one event INSERT: one SPI
+// connection, saved plans only.
+#include "pg/pg_headers.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ledger/lots.h"
+#include "core/ledger/request.h"
+#include "core/ledger/validate.h"
+#include "pg/bridge.h"
+#include "pg/config_cache.h"
+#include "pg/convert.h"
+#include "pg/ledger_common.h"
+#include "pg/ledger_idempotency.h"
+#include "pg/ledger_store.h"
+#include "pg/pricing.h"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(ducto_deduct_credits);
+PG_FUNCTION_INFO_V1(ducto_charge);
+}
+
+namespace ducto::pg {
+namespace {
+
+// Credit taken from lots, not yet written: the parts (allocations) and the lots as they are now.
+struct Taken {
+  std::vector<ledger::Part> parts;
+  std::vector<ledger::Lot> changed;
+};
+
+// Takes `amount` from the account's usable lots in consumption order; what they cannot cover (a
+// negative floor allowed it) becomes debt. The lots are written with the entry (Operation::append_last).
+Taken take_credit(Operation& op, Micros amount) {
+  if (amount == 0) return {};
+  Account& account = op.account();
+  const std::vector<ledger::Lot> lots = usable_lots(account.id, op.now(), amount);
+  ledger::LotBook book;
+  for (const ledger::Lot& lot : lots) book.add(lot);
+  const std::vector<std::int64_t> order = lot_ids(lots);
+  Taken taken;
+  taken.parts = ledger::take_in_order(book, order, amount);
+  taken.changed = book.changed();
+  account.debt = ledger::checked_add(account.debt, ledger::overdraft_of(taken.parts));
+  account.balance = ledger::checked_sub(account.balance, amount);
+  return taken;
+}
+
+// ---- deduct_credits ----------------------------------------------------------------------------------
+
+struct DeductRequest {
+  std::string_view user_id;
+  std::optional<Uuid> reservation_id;
+  Micros amount = 0;
+  std::optional<std::string_view> key;
+  std::optional<Digest> digest;
+  Jsonb* metadata = nullptr;
+};
+
+// Settles `hold` for the request's amount; returns the entry's id, or the refusal.
+std::variant<Uuid, ledger::Rejection> settle(Operation& op, const DeductRequest& request, const Hold& hold, Micros floor) {
+  Account& account = op.account();
+  const TimestampTz now = op.now();
+  if (hold.account_id != account.id) return ledger::Rejection::reservation_not_found;
+  if (const std::optional<ledger::Rejection> refusal = ledger::settle_refusal(hold.state, now >= hold.expires_at)) {
+    return *refusal;
+  }
+  // Up to the hold, the credit is earmarked; an excess must fit above the floor without this hold.
+  const Micros excess = request.amount > hold.amount ? request.amount - hold.amount : 0;
+  if (excess > 0 && !ledger::floor_allows(account.balance, account.reserved - hold.amount, request.amount, floor)) {
+    return ledger::Rejection::insufficient_credits;
+  }
+  ledger::LotBook book;
+  for (const ledger::Lot& lot : lots_by_id(lot_ids(hold.parts))) book.add(lot);
+  std::vector<std::int64_t> order;
+  if (excess > 0) {
+    const std::vector<ledger::Lot> usable = usable_lots(account.id, now, excess);
+    for (const ledger::Lot& lot : usable) book.add(lot);
+    order = lot_ids(usable);
+  }
+  const std::vector<ledger::Part> parts = ledger::settle_hold(book, hold.parts, request.amount, order);
+  // What the settle returned to lots that expired meanwhile expires now.
+  const std::vector<ledger::Part> expired = ledger::expire_due(book, now);
+  write_lots(book.changed());
+  account.debt = ledger::checked_add(account.debt, ledger::overdraft_of(parts));
+  account.reserved = ledger::checked_sub(account.reserved, hold.amount);
+  account.balance = ledger::checked_sub(account.balance, request.amount);
+
+  const Uuid id = op.next_entry_id();
+  Entry entry;
+  entry.kind = ledger::EntryKind::deduct;
+  entry.amount = -request.amount;
+  entry.allocations = parts;
+  entry.reservation_id = hold.id;
+  entry.operation_type = hold.operation_type;
+  entry.idempotency_key = request.key;
+  entry.digest = request.digest;
+  entry.metadata = request.metadata;
+  op.append(id, entry);
+  op.emit("credits.deducted", -request.amount, account.balance,
+          EventData()
+              .uuid("transaction_id", id)
+              .uuid("reservation_id", hold.id)
+              .text("operation_type", hold.operation_type)
+              .text("idempotency_key", request.key)
+              .document("metadata", request.metadata)
+              .build());
+  op.post_expiries(expired);
+  op.expiry_at_most(ledger::next_expiry(book, now));
+  finish_hold(hold.id, ledger::HoldState::settled, now, id, op.available());
+  return id;
+}
+
+// A direct debit; returns the entry's id, or the refusal.
+std::variant<Uuid, ledger::Rejection> debit(Operation& op, const DeductRequest& request, Micros floor) {
+  Account& account = op.account();
+  if (!ledger::floor_allows(account.balance, account.reserved, request.amount, floor)) {
+    return ledger::Rejection::insufficient_credits;
+  }
+  const Taken taken = take_credit(op, request.amount);
+  const Uuid id = op.next_entry_id();
+  Entry entry;
+  entry.kind = ledger::EntryKind::deduct;
+  entry.amount = -request.amount;
+  entry.allocations = taken.parts;
+  entry.idempotency_key = request.key;
+  entry.digest = request.digest;
+  entry.metadata = request.metadata;
+  op.append_last(id, entry, taken.changed);
+  op.emit("credits.deducted", -request.amount, account.balance,
+          EventData()
+              .uuid("transaction_id", id)
+              .text("idempotency_key", request.key)
+              .document("metadata", request.metadata)
+              .build());
+  return id;
+}
+
+Datum deduct_credits(FunctionCallInfo fcinfo) {
+  DeductRequest request;
+  request.user_id = user_id_arg(fcinfo, 0);
+  request.reservation_id = optional_uuid_arg(fcinfo, 1);
+  request.amount = amount_arg(fcinfo, 2);
+  request.key = idempotency_key_arg(fcinfo, 3);
+  request.metadata = metadata_arg(fcinfo, 4);
+  const Micros floor = current_floor();
+  const TimestampTz now = clock_now();
+  if (request.key) {
+    const std::optional<std::string_view> reservation =
+        request.reservation_id ? std::optional<std::string_view>(std::string_view(
+                                     reinterpret_cast<const char*>(request.reservation_id->data()), 16))
+                               : std::nullopt;
+    request.digest = request_digest(ledger::RequestBytes("deduct_credits")
+                                        .text(request.user_id)
+                                        .text(reservation)
+                                        .integer(request.amount)
+                                        .text(request.key)
+                                        .text(jsonb_bytes(request.metadata)));
+  }
+
+  CreditOutcome outcome;
+  outcome.user_id = request.user_id;
+  const auto refuse = [&](ledger::Rejection error, std::optional<Micros> balance) {
+    outcome.amount = -request.amount;
+    outcome.error = error;
+    emit_failure("credits.deduct_failed", request.user_id, now, error, -request.amount, balance,
+                 EventData()
+                     .uuid("reservation_id", request.reservation_id)
+                     .text("idempotency_key", request.key)
+                     .document("metadata", request.metadata));
+  };
+
+  const Session session = open_session();
+  std::optional<Account> locked = lock_account(request.user_id);
+  if (!locked && !request.reservation_id && floor < 0) locked = lock_or_create_account(request.user_id);
+  if (!locked) {
+    refuse(request.reservation_id ? ledger::Rejection::reservation_not_found : ledger::Rejection::insufficient_credits,
+           std::nullopt);
+    close_session(session);
+    return credit_result(fcinfo, outcome);
+  }
+  Operation op(now, request.user_id, *locked);
+  op.expire_due();
+  const auto finish = [&]() {
+    op.save();
+    close_session(session);
+    return credit_result(fcinfo, outcome);
+  };
+  if (request.key) {
+    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, op.account().id, *request.key, *request.digest)) {
+      if (keyed->same_request) {
+        outcome.transaction_id = keyed->id;
+        outcome.amount = keyed->amount;
+        outcome.balance_after = keyed->balance_after;
+        outcome.idempotent = true;
+      } else {
+        refuse(ledger::Rejection::idempotency_conflict, op.account().balance);
+      }
+      return finish();
+    }
+  }
+  std::variant<Uuid, ledger::Rejection> done = ledger::Rejection::reservation_not_found;
+  if (request.reservation_id) {
+    if (const std::optional<Hold> hold = read_hold(*request.reservation_id)) done = settle(op, request, *hold, floor);
+  } else {
+    done = debit(op, request, floor);
+  }
+  if (const auto* refusal = std::get_if<ledger::Rejection>(&done)) {
+    refuse(*refusal, op.account().balance);
+  } else {
+    outcome.transaction_id = std::get<Uuid>(done);
+    outcome.amount = -request.amount;
+    outcome.balance_after = op.account().balance;
+  }
+  return finish();
+}
+
+// ---- charge ------------------------------------------------------------------------------------------
+
+struct Priced {
+  bool known_model = true;
+  std::optional<std::string> model;  // as the metrics name it
+  Micros amount = 0;
+  Jsonb* breakdown = nullptr;
+  std::optional<std::string_view> model_name() const {
+    return model ? std::optional<std::string_view>(*model) : std::nullopt;
+  }
+};
+
+// Prices the usage with the active config (before any lock). Bad metrics and failing formulas raise
+// 22023; a model without a formula is a refusal (unknown_model), decided after the idempotency check.
+Priced price_usage(Jsonb* metrics, const pricing::Config& config) {
+  Priced priced;
+  try {
+    const pricing::Usage usage = read_usage(metrics, config);
+    if (!usage.model.empty()) priced.model = usage.model;
+    pricing::Breakdown breakdown;
+    try {
+      breakdown = pricing::price(config, usage, nullptr);
+    } catch (const pricing::UnknownModel&) {
+      priced.known_model = false;
+      return priced;
+    }
+    const std::optional<Micros> total = breakdown.total.to_micros();
+    if (!total || *total >= ledger::kAmountLimit) {
+      throw Error(Errc::invalid_value, "charge amount must be below 1000000000000");
+    }
+    priced.amount = *total;
+    priced.breakdown = breakdown_jsonb(breakdown);
+  } catch (const Error& error) {
+    if (error.code() == Errc::invalid_value) throw;
+    throw Error(Errc::invalid_value, error.what());
+  }
+  return priced;
+}
+
+Datum charge(FunctionCallInfo fcinfo) {
+  const std::string_view user_id = user_id_arg(fcinfo, 0);
+  Jsonb* metrics = required_jsonb_arg(fcinfo, 1, "metrics");
+  const std::optional<std::string_view> key = idempotency_key_arg(fcinfo, 2);
+  Jsonb* metadata = metadata_arg(fcinfo, 3);
+  const ActiveConfig active = active_config();
+  if (!active.config) throw Error(Errc::not_ready, "no active pricing config");
+  const Micros floor = ledger::floor_micros(active.config->min_balance());
+  const Priced priced = price_usage(metrics, *active.config);
+  const TimestampTz now = clock_now();
+  std::optional<Digest> digest;
+  if (key) {
+    digest = request_digest(ledger::RequestBytes("charge")
+                                .text(user_id)
+                                .text(jsonb_bytes(metrics))
+                                .text(key)
+                                .text(jsonb_bytes(metadata)));
+  }
+
+  ChargeOutcome outcome;
+  outcome.user_id = user_id;
+  const std::optional<Micros> amount =
+      priced.known_model ? std::optional<Micros>(-priced.amount) : std::nullopt;
+  const auto refuse = [&](ledger::Rejection error, std::optional<Micros> balance) {
+    outcome.amount = amount;
+    outcome.error = error;
+    emit_failure("credits.deduct_failed", user_id, now, error, amount, balance,
+                 EventData().text("model", priced.model_name()).text("idempotency_key", key).document("metadata", metadata));
+  };
+
+  const Session session = open_session();
+  std::optional<Account> locked = lock_account(user_id);
+  // A free charge is recorded even for a user without credit; a priced one needs credit or a negative floor.
+  if (!locked && priced.known_model && (priced.amount == 0 || floor < 0)) locked = lock_or_create_account(user_id);
+  if (!locked) {
+    refuse(priced.known_model ? ledger::Rejection::insufficient_credits : ledger::Rejection::unknown_model,
+           std::nullopt);
+    close_session(session);
+    return charge_result(fcinfo, outcome);
+  }
+  Operation op(now, user_id, *locked);
+  op.expire_due();
+  Account& account = op.account();
+  const auto finish = [&]() {
+    op.save();
+    close_session(session);
+    return charge_result(fcinfo, outcome);
+  };
+  if (key) {
+    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, account.id, *key, *digest)) {
+      if (keyed->same_request) {
+        outcome.transaction_id = keyed->id;
+        outcome.amount = keyed->amount;
+        outcome.balance_after = keyed->balance_after;
+        outcome.breakdown = keyed->breakdown;
+        outcome.idempotent = true;
+      } else {
+        refuse(ledger::Rejection::idempotency_conflict, account.balance);
+      }
+      return finish();
+    }
+  }
+  if (!priced.known_model) {
+    refuse(ledger::Rejection::unknown_model, account.balance);
+    return finish();
+  }
+  // A free charge moves nothing, so no floor can refuse it.
+  if (priced.amount > 0 && !ledger::floor_allows(account.balance, account.reserved, priced.amount, floor)) {
+    refuse(ledger::Rejection::insufficient_credits, account.balance);
+    return finish();
+  }
+  const Taken taken = take_credit(op, priced.amount);
+  const Uuid id = op.next_entry_id();
+  Entry entry;
+  entry.kind = ledger::EntryKind::charge;
+  entry.amount = -priced.amount;
+  entry.allocations = taken.parts;
+  entry.model = priced.model_name();
+  entry.metrics = metrics;
+  entry.breakdown = priced.breakdown;
+  entry.config_version = active.version;
+  entry.idempotency_key = key;
+  entry.digest = digest;
+  entry.metadata = metadata;
+  op.append_last(id, entry, taken.changed);
+  op.emit("credits.deducted", -priced.amount, account.balance,
+          EventData()
+              .uuid("transaction_id", id)
+              .text("model", priced.model_name())
+              .document("breakdown", priced.breakdown)
+              .text("idempotency_key", key)
+              .document("metadata", metadata)
+              .build());
+  outcome.transaction_id = id;
+  outcome.amount = -priced.amount;
+  outcome.balance_after = account.balance;
+  outcome.breakdown = priced.breakdown;
+  return finish();
+}
+
+}  // namespace
+}  // namespace ducto::pg
+
+extern "C" {
+Datum ducto_deduct_credits(PG_FUNCTION_ARGS) {
+  return ducto::pg::guarded([&] { return ducto::pg::deduct_credits(fcinfo); });
+}
+Datum ducto_charge(PG_FUNCTION_ARGS) { return ducto::pg::guarded([&] { return ducto::pg::charge(fcinfo); }); }
+}
