@@ -1,6 +1,18 @@
 // src/pg/spi_util.cpp: saved SPI plans, the extension-owner switch and schema lookups (see spi_util.h).
 #include "pg/spi_util.h"
 
+extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+}
+
+#include <cstring>
+
 namespace ducto::pg {
 
 namespace {
@@ -16,6 +28,39 @@ struct SchemaCache {
 SchemaCache schema_cache;
 
 void forget_schema(Datum, int, uint32) noexcept { schema_cache = SchemaCache{}; }
+
+// The SQL script versions this library was built for (sql/ducto--<version>.sql). A library meeting an
+// extension of another version (installed files updated, ALTER EXTENSION ducto UPDATE not yet run, or
+// the reverse) refuses to run rather than read tables whose shape it does not know.
+constexpr const char* kKnownSqlVersions[] = {"1.0"};
+
+// The installed version of extension ducto (palloc'd), or nullptr when it is not installed.
+char* installed_extension_version() noexcept {
+  Relation catalog = table_open(ExtensionRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum(kSchema));
+  SysScanDesc scan = systable_beginscan(catalog, ExtensionNameIndexId, true, nullptr, 1, &key);
+  char* version = nullptr;
+  if (HeapTuple tuple = systable_getnext(scan); HeapTupleIsValid(tuple)) {
+    bool is_null = false;
+    const Datum value = heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(catalog), &is_null);
+    if (!is_null) version = text_to_cstring(DatumGetTextPP(value));
+  }
+  systable_endscan(scan);
+  table_close(catalog, AccessShareLock);
+  return version;
+}
+
+void check_extension_version() noexcept {
+  char* version = installed_extension_version();
+  if (version == nullptr) return;  // not installed: the schema lookup reports it
+  for (const char* known : kKnownSqlVersions) {
+    if (std::strcmp(version, known) == 0) return;
+  }
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("the ducto library does not know version \"%s\" of the extension's SQL", version),
+                  errhint("Install the matching ducto build, or run ALTER EXTENSION ducto UPDATE.")));
+}
 
 void check_spi(int code, const char* what) noexcept {
   if (code < 0) elog(ERROR, "%s failed: %s", what, SPI_result_code_string(code));
@@ -59,6 +104,7 @@ Oid ducto_namespace() noexcept {
     if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for schema %u", namespace_oid);
     schema_cache.owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tuple))->nspowner;
     ReleaseSysCache(tuple);
+    check_extension_version();
     schema_cache.namespace_oid = namespace_oid;
   }
   return schema_cache.namespace_oid;
