@@ -13,6 +13,7 @@ std::int64_t write_event(const Event& event) noexcept {
       "INSERT INTO ducto.events (event_id, type, user_id, amount, balance_after, data, created_at) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
       {UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, JSONBOID, TIMESTAMPTZOID});
+  if (!events_enabled()) return 0;  // ducto.write_events = off: the events benchmark's baseline only
   const TimestampTz created_at = event.created_at != 0 ? event.created_at : clock_now();
   Datum values[] = {uuid_datum(new_uuid(created_at)),
                     CStringGetTextDatum(event.type),

@@ -25,7 +25,7 @@ struct Event {
 
 // Inserts the event (saved plan; the caller has SPI connected and runs as the extension owner) and
 // tells the notify layer that this transaction wrote an event. A C-zone function: call it inside
-// pg_call (bridge.h). Returns the event's id.
+// pg_call (bridge.h). Returns the event's id (0 when ducto.write_events is off, for benchmarks only).
 std::int64_t write_event(const Event& event) noexcept;
 
 }  // namespace ducto::pg

@@ -37,6 +37,7 @@ const struct config_enum_entry kNotifyModes[] = {
 };
 
 int notify_mode = kNotifyTransaction;
+bool write_events_setting = true;
 char* channel_setting = nullptr;
 
 // A channel Async_Notify accepts: checked when the setting changes, because a failure at pre-commit
@@ -254,6 +255,8 @@ void note_event_written(std::int64_t id, const char* type) noexcept {
 
 const char* notify_channel() noexcept { return channel_setting; }
 
+bool events_enabled() noexcept { return write_events_setting; }
+
 bool notify_off() noexcept { return notify_mode == kNotifyOff; }
 
 bool queue_notify(const char* payload) noexcept {
@@ -272,6 +275,11 @@ void register_notify() noexcept {
                            nullptr);
   DefineCustomStringVariable("ducto.notify_channel", "The NOTIFY channel of event wake-ups.", nullptr,
                              &channel_setting, "ducto_events", PGC_USERSET, 0, check_channel, nullptr, nullptr);
+  // Only for measuring what the outbox costs (the events benchmark's baseline): with it off, operations
+  // write no event at all, which breaks every consumer. Superuser-only for that reason.
+  DefineCustomBoolVariable("ducto.write_events", "Whether credit operations write events (benchmarks only).",
+                           "Off breaks the outbox contract: consumers miss every event written meanwhile.",
+                           &write_events_setting, true, PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
   RegisterXactCallback(on_transaction_event, nullptr);
   RegisterSubXactCallback(on_subtransaction_event, nullptr);
 }

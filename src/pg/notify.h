@@ -29,6 +29,9 @@ const char* notify_channel() noexcept;
 // C zone: queues one NOTIFY with `payload` unless the queue is more than half full; returns whether it did.
 bool queue_notify(const char* payload) noexcept;
 
+// ducto.write_events: false only while a benchmark measures the outbox's cost (write_event is skipped).
+bool events_enabled() noexcept;
+
 // True when ducto.notify is off for this session.
 bool notify_off() noexcept;
 

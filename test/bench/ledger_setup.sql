@@ -9,6 +9,9 @@
 SET client_min_messages = warning;
 
 CREATE EXTENSION IF NOT EXISTS ducto;
+-- A production install runs the background worker, which creates the outbox's day partitions ahead of
+-- time; do the same before the first event, so events land in today's partition, not the default one.
+SELECT ducto.create_event_partitions() AS day_partitions;
 -- Variant (a) prices {"input_tokens": 100} with this config: 0.1 credits, the amount the others move.
 SELECT ducto.set_pricing('{"models": {"_default": "input_tokens * 0.001 + output_tokens * 0.003"}}', 'bench');
 
