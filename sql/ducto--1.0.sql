@@ -294,8 +294,9 @@ CREATE TYPE ducto.refund_result AS (
     idempotent boolean, error text);
 CREATE TYPE ducto.charge_result AS (
     transaction_id uuid, user_id text, amount numeric, balance_after numeric, breakdown jsonb, idempotent boolean,
-    error text);
-CREATE TYPE ducto.balance_result AS (user_id text, balance numeric, reserved numeric, available numeric);
+    error text, allowance_used numeric);
+CREATE TYPE ducto.balance_result AS (user_id text, balance numeric, reserved numeric, available numeric,
+    allowance_remaining numeric);
 
 -- One row per user (or team); every operation locks only its own account row.
 CREATE TABLE ducto.accounts (
@@ -423,7 +424,7 @@ RETURNS ducto.balance_result
 LANGUAGE C STABLE PARALLEL RESTRICTED
 AS 'MODULE_PATHNAME', 'ducto_get_balance';
 COMMENT ON FUNCTION ducto.get_balance(text) IS
-    'A user''s balance, reserved credits (active holds) and available credits (balance - reserved), as of now; zeros for an unknown user.';
+    'A user''s balance, reserved credits (active holds), available credits (balance - reserved) and what is left of the plan''s free allowance this month, as of now; zeros for an unknown user.';
 
 CREATE FUNCTION ducto.reserve_credits(user_id text, amount numeric, operation_type text DEFAULT 'usage',
                                       ttl interval DEFAULT '10 minutes', idempotency_key text DEFAULT NULL,
@@ -463,7 +464,7 @@ RETURNS ducto.charge_result
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'ducto_charge';
 COMMENT ON FUNCTION ducto.charge(text, jsonb, text, jsonb) IS
-    'Prices one usage record with the active pricing config and debits it in one call (call it as SELECT * FROM ducto.charge(...)); no active config: 55000; errors: unknown_model, insufficient_credits, idempotency_conflict.';
+    'Prices one usage record with the active pricing config and debits it in one call (call it as SELECT * FROM ducto.charge(...)); no active config: 55000; a team account: 22023; errors: unknown_model, insufficient_credits, cap_reached, idempotency_conflict. A plan''s free allowance pays first (allowance_used).';
 
 CREATE FUNCTION ducto.transactions(user_id text, before_id uuid DEFAULT NULL, max_rows integer DEFAULT 100)
 RETURNS TABLE (transaction_id uuid, kind text, amount numeric, balance_after numeric, created_at timestamptz,
@@ -502,3 +503,272 @@ REVOKE EXECUTE ON FUNCTION
     ducto.verify()
 FROM PUBLIC;
 -- ==== end ledger ====
+
+-- ==== teams and analytics ====
+-- Teams (issue 5): a team is an account of kind 'team' (ducto.accounts.user_id is the team's id) with a
+-- row in ducto.teams; its members, their roles and monthly spend caps are in ducto.team_members, which
+-- charge_team reads under the team's account lock. Only the C functions below write these tables
+-- (src/pg/teams.cpp). Analytics (src/pg/analytics.cpp): read-only reports over the ledger.
+
+CREATE TABLE ducto.teams (
+    account_id bigint PRIMARY KEY,
+    name       text NOT NULL,
+    created_at timestamptz NOT NULL
+);
+COMMENT ON TABLE ducto.teams IS
+    'One row per team (ducto.create_team); account_id is the team''s ducto.accounts row (kind ''team'').';
+
+CREATE TABLE ducto.team_members (
+    -- the team's ducto.accounts.id
+    team_id   bigint NOT NULL,
+    user_id   text COLLATE "C" NOT NULL,
+    -- 'member', 'admin' or 'owner'
+    role      text NOT NULL,
+    -- micro-credits a member may spend through charge_team per calendar month (UTC); NULL: no cap
+    spend_cap bigint,
+    added_at  timestamptz NOT NULL,
+    PRIMARY KEY (team_id, user_id)
+);
+-- "Is this user a member of any team?" (create_team refuses such an id) and a user's teams.
+CREATE INDEX team_members_user ON ducto.team_members (user_id);
+COMMENT ON TABLE ducto.team_members IS
+    'Team members (ducto.add_team_member): role and monthly spend cap (micro-credits, NULL: none) per (team account, user).';
+
+SELECT pg_catalog.pg_extension_config_dump('ducto.teams', '');
+SELECT pg_catalog.pg_extension_config_dump('ducto.team_members', '');
+REVOKE ALL ON TABLE ducto.teams, ducto.team_members FROM PUBLIC;
+
+CREATE FUNCTION ducto.create_team(team_id text, name text)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_create_team';
+COMMENT ON FUNCTION ducto.create_team(text, text) IS
+    'Creates a team: an account of kind team with a zero balance (add_credits funds it) named name (1-255 characters). An id that already has an account (team or personal) or is a team member: 22023.';
+
+CREATE FUNCTION ducto.add_team_member(team_id text, user_id text, role text DEFAULT 'member',
+                                      spend_cap numeric DEFAULT NULL)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_add_team_member';
+COMMENT ON FUNCTION ducto.add_team_member(text, text, text, numeric) IS
+    'Adds a member to a team, or updates an existing member''s role (member, admin or owner; NULL: member) and spend_cap (credits per calendar month UTC through charge_team; NULL: no cap); true when added, false when updated. Unknown team, a team as member, bad values: 22023.';
+
+CREATE FUNCTION ducto.remove_team_member(team_id text, user_id text)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_remove_team_member';
+COMMENT ON FUNCTION ducto.remove_team_member(text, text) IS
+    'Removes a member from a team; false when the user was not a member. Unknown team: 22023.';
+
+CREATE FUNCTION ducto.team_members(team_id text)
+RETURNS TABLE (user_id text, role text, spend_cap numeric, added_at timestamptz)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_team_members';
+COMMENT ON FUNCTION ducto.team_members(text) IS
+    'A team''s members by user_id, with role, monthly spend cap (NULL: none) and when they were added. Unknown team: 22023.';
+
+-- Analytics. Every report covers the half-open window [from_ts, to_ts) of the ledger entries' created_at
+-- (NULL bound: 22004, from_ts >= to_ts: 22023; infinite bounds are fine). Spend is what charges and
+-- deductions debited in the window, net of the refunds made in the window (a refund counts against the
+-- user and model of the debit it refunds), positive; it is negative when the window's refunds exceed
+-- its debits. Amounts are numeric with 6 places. A team's charges count for the team's id.
+-- C functions: they read the ledger as the extension owner, so a role needs EXECUTE only. Windows are
+-- found through the ledger's primary key (UUIDv7 ids follow created_at; src/pg/analytics.cpp): no index
+-- on created_at, which would cost every charge an index insertion.
+
+-- The number of UTC days, for daily_spend's grouping: without it the planner expects one group per row
+-- and sorts the window instead of hashing it (twice as slow on a month of a million rows). Only ANALYZE
+-- maintains it.
+CREATE STATISTICS ducto.ledger_utc_day ON ((created_at AT TIME ZONE 'UTC')::date) FROM ducto.ledger;
+
+CREATE FUNCTION ducto.spend_by_user(from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (user_id text, spend numeric, debited numeric, refunded numeric, charges bigint,
+               deductions bigint, refunds bigint)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_spend_by_user';
+COMMENT ON FUNCTION ducto.spend_by_user(timestamptz, timestamptz) IS
+    'Per user (or team) with a charge, deduction or refund in [from_ts, to_ts), by user_id: spend (debited - refunded), debited (charges and deductions), refunded, and the number of charges, deductions and refunds.';
+
+CREATE FUNCTION ducto.spend_by_model(from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (model text, spend numeric, debited numeric, refunded numeric, charges bigint,
+               deductions bigint, refunds bigint)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_spend_by_model';
+COMMENT ON FUNCTION ducto.spend_by_model(timestamptz, timestamptz) IS
+    'Per model charged in [from_ts, to_ts), by model (deductions, which have no model, last under model NULL): spend, debited, refunded (refunds count for the refunded charge''s model), and the number of charges, deductions and refunds.';
+
+CREATE FUNCTION ducto.top_users(max_rows integer, from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (user_id text, spend numeric, debited numeric, refunded numeric, charges bigint,
+               deductions bigint, refunds bigint)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_top_users';
+COMMENT ON FUNCTION ducto.top_users(integer, timestamptz, timestamptz) IS
+    'The max_rows (1-10000) users (or teams) that spent most in [from_ts, to_ts), by spend descending then user_id; columns as spend_by_user.';
+
+CREATE FUNCTION ducto.daily_spend(from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (day date, spend numeric, debited numeric, refunded numeric, charges bigint,
+               deductions bigint, refunds bigint)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_daily_spend';
+COMMENT ON FUNCTION ducto.daily_spend(timestamptz, timestamptz) IS
+    'One row per UTC day with a charge, deduction or refund in [from_ts, to_ts), by day: spend, debited, refunded, and the number of charges, deductions and refunds.';
+
+CREATE FUNCTION ducto.aggregate_stats(from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (total_spend numeric, debited numeric, refunded numeric, charges bigint, deductions bigint,
+               refunds bigint, active_users bigint, models bigint, credits_added numeric,
+               credits_expired numeric)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_aggregate_stats';
+COMMENT ON FUNCTION ducto.aggregate_stats(timestamptz, timestamptz) IS
+    'One row for [from_ts, to_ts): total_spend, debited, refunded, the number of charges, deductions and refunds, active_users (with a charge or deduction), models (distinct models charged), credits_added (grants) and credits_expired (expiry, positive).';
+
+-- Team administration and ledger analytics are for roles granted them.
+REVOKE EXECUTE ON FUNCTION
+    ducto.create_team(text, text),
+    ducto.add_team_member(text, text, text, numeric),
+    ducto.remove_team_member(text, text),
+    ducto.team_members(text),
+    ducto.spend_by_user(timestamptz, timestamptz),
+    ducto.spend_by_model(timestamptz, timestamptz),
+    ducto.top_users(integer, timestamptz, timestamptz),
+    ducto.daily_spend(timestamptz, timestamptz),
+    ducto.aggregate_stats(timestamptz, timestamptz)
+FROM PUBLIC;
+-- ==== end teams and analytics ====
+
+-- ==== policies ====
+-- Plans and allowances, spend caps, low-balance alerts and features (issue 5; src/pg/policies.cpp).
+-- Enforced by charge, deduct_credits and charge_team under the account lock, in the debit's
+-- transaction. An account without a plan, caps or own thresholds (accounts.policies false) costs the
+-- hot path nothing: its policy rows are never read.
+
+-- Set when the account has a row in account_policies or a cap: the charge path reads policy rows only then.
+ALTER TABLE ducto.accounts ADD COLUMN policies boolean NOT NULL DEFAULT false;
+
+-- What a charge took from the free allowance (micro-credits; NULL: none) and, for charge_team, the
+-- member the team's debit is attributed to.
+ALTER TABLE ducto.ledger ADD COLUMN allowance_used bigint, ADD COLUMN member_user_id text COLLATE "C";
+
+-- Per account: its plan (a key of the active config's plans), the allowance used in the month that
+-- starts at allowance_month (UTC), and its own low-balance thresholds (NULL: the config's).
+CREATE TABLE ducto.account_policies (
+    account_id             bigint PRIMARY KEY,
+    plan                   text COLLATE "C",
+    allowance_month        timestamptz,
+    allowance_used         bigint NOT NULL DEFAULT 0,
+    low_balance_thresholds bigint[]
+);
+COMMENT ON TABLE ducto.account_policies IS
+    'Each account''s plan, free allowance used this month and low-balance thresholds; amounts in micro-credits.';
+
+-- Spend caps with their counters for the current window (window_start): spent is what debits took in
+-- the window net of refunds made in it; warned / exceeded say the window's warnings were emitted.
+CREATE TABLE ducto.caps (
+    id           bigserial PRIMARY KEY,
+    account_id   bigint NOT NULL,
+    period       text NOT NULL CHECK (period IN ('daily', 'monthly')),
+    -- NULL: every model (and deductions)
+    model        text COLLATE "C",
+    cap          bigint NOT NULL CHECK (cap > 0),
+    action       text NOT NULL CHECK (action IN ('deny', 'warn', 'notify')),
+    -- warn_at in parts per million
+    warn_ppm     integer NOT NULL CHECK (warn_ppm > 0 AND warn_ppm <= 1000000),
+    window_start timestamptz NOT NULL,
+    spent        bigint NOT NULL DEFAULT 0,
+    warned       boolean NOT NULL DEFAULT false,
+    exceeded     boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE UNIQUE INDEX caps_key ON ducto.caps (account_id, period, model) NULLS NOT DISTINCT;
+COMMENT ON TABLE ducto.caps IS
+    'Spend caps (ducto.set_spend_cap) and their spend in the current UTC window; amounts in micro-credits.';
+
+-- What each team member spent from the team's balance in the month starting at month (UTC), net of
+-- refunds made in it: the member's spend cap (team_members.spend_cap) is checked against it.
+CREATE TABLE ducto.member_spend (
+    team_id bigint NOT NULL,
+    user_id text COLLATE "C" NOT NULL,
+    month   timestamptz NOT NULL,
+    spent   bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (team_id, user_id)
+);
+COMMENT ON TABLE ducto.member_spend IS
+    'Each team member''s spend from the team balance in the current UTC month (charge_team); micro-credits.';
+
+SELECT pg_catalog.pg_extension_config_dump('ducto.account_policies', '');
+SELECT pg_catalog.pg_extension_config_dump('ducto.caps', '');
+SELECT pg_catalog.pg_extension_config_dump('ducto.caps_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ducto.member_spend', '');
+REVOKE ALL ON TABLE ducto.account_policies, ducto.caps, ducto.member_spend FROM PUBLIC;
+REVOKE ALL ON SEQUENCE ducto.caps_id_seq FROM PUBLIC;
+
+CREATE FUNCTION ducto.set_user_plan(user_id text, plan text)
+RETURNS jsonb
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_set_user_plan';
+COMMENT ON FUNCTION ducto.set_user_plan(text, text) IS
+    'Puts a user on a plan of the active pricing config (NULL: no plan), creating the account if needed; writes credits.plan_changed and returns get_user_plan. Unknown plan or no active config: 22023.';
+
+CREATE FUNCTION ducto.get_user_plan(user_id text)
+RETURNS jsonb
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_get_user_plan';
+COMMENT ON FUNCTION ducto.get_user_plan(text) IS
+    'A user''s plan: {plan, name, allowance, used, remaining, window_start, window_end, features} for the current UTC month; plan null and zeros without one.';
+
+CREATE FUNCTION ducto.check_feature(user_id text, feature text)
+RETURNS jsonb
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_check_feature';
+COMMENT ON FUNCTION ducto.check_feature(text, text) IS
+    'The value of a feature in the user''s plan (0, false and "" are values); NULL when the plan lacks it or the user has no plan.';
+
+CREATE FUNCTION ducto.set_spend_cap(user_id text, period text, cap numeric, action text DEFAULT 'deny',
+                                    model text DEFAULT NULL, warn_at numeric DEFAULT 0.8)
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_set_spend_cap';
+COMMENT ON FUNCTION ducto.set_spend_cap(text, text, numeric, text, text, numeric) IS
+    'Sets (or replaces) the user''s spend cap for a period (daily, monthly: UTC windows) and a model (NULL: all); action deny, warn or notify; warn_at in (0, 1]. Bad values: 22023.';
+
+CREATE FUNCTION ducto.remove_spend_cap(user_id text, period text, model text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_remove_spend_cap';
+COMMENT ON FUNCTION ducto.remove_spend_cap(text, text, text) IS
+    'Removes the user''s spend cap for the period and model (NULL: the all-models cap); false when there was none.';
+
+CREATE FUNCTION ducto.spend_caps(user_id text)
+RETURNS TABLE (period text, model text, cap numeric, action text, warn_at numeric, spent numeric,
+               window_start timestamptz, window_end timestamptz)
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'ducto_spend_caps';
+COMMENT ON FUNCTION ducto.spend_caps(text) IS
+    'The user''s spend caps with what was spent in the current UTC window (debits net of refunds).';
+
+CREATE FUNCTION ducto.set_low_balance_thresholds(user_id text, thresholds numeric[])
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_set_low_balance_thresholds';
+COMMENT ON FUNCTION ducto.set_low_balance_thresholds(text, numeric[]) IS
+    'The user''s own low-balance thresholds (non-negative amounts); NULL goes back to the config''s low_balance_thresholds.';
+
+CREATE FUNCTION ducto.charge_team(team_id text, user_id text, metrics jsonb, idempotency_key text DEFAULT NULL,
+                                  metadata jsonb DEFAULT '{}')
+RETURNS ducto.charge_result
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'ducto_charge_team';
+COMMENT ON FUNCTION ducto.charge_team(text, text, jsonb, text, jsonb) IS
+    'Charges one usage record of a team member to the team''s balance (call it as SELECT * FROM ducto.charge_team(...)), attributing it to the member; unknown team: 22023; errors: not_a_member, member_cap_reached, cap_reached, unknown_model, insufficient_credits, idempotency_conflict.';
+
+REVOKE EXECUTE ON FUNCTION
+    ducto.charge_team(text, text, jsonb, text, jsonb),
+    ducto.set_user_plan(text, text),
+    ducto.get_user_plan(text),
+    ducto.check_feature(text, text),
+    ducto.set_spend_cap(text, text, numeric, text, text, numeric),
+    ducto.remove_spend_cap(text, text, text),
+    ducto.spend_caps(text),
+    ducto.set_low_balance_thresholds(text, numeric[])
+FROM PUBLIC;
+-- ==== end policies ====

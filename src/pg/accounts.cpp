@@ -17,8 +17,8 @@ namespace ducto::pg {
 
 namespace {
 
-// C zone. The account in row `row` of the last SPI result, whose first six columns are
-// id, balance, reserved, debt, next_expiry_at, last_entry_id.
+// C zone. The account in row `row` of the last SPI result, whose first eight columns are
+// id, balance, reserved, debt, next_expiry_at, last_entry_id, kind = 'team', policies.
 Account account_at(std::uint64_t row) noexcept {
   Account account;
   bool is_null = false;
@@ -30,6 +30,8 @@ Account account_at(std::uint64_t row) noexcept {
   if (!is_null) account.next_expiry_at = DatumGetTimestampTz(next_expiry);
   const Datum last_entry = spi_value(row, 6, &is_null);
   if (!is_null) account.last_entry_id = uuid_of(last_entry);
+  account.team = DatumGetBool(spi_value(row, 7, &is_null));
+  account.policies = DatumGetBool(spi_value(row, 8, &is_null));
   return account;
 }
 
@@ -51,7 +53,7 @@ std::optional<Account> account_query(SavedPlan& plan, std::string_view user_id, 
 }
 
 SavedPlan lock_by_user(
-    "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id FROM ducto.accounts AS a "
+    "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies FROM ducto.accounts AS a "
     "WHERE a.user_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
     {TEXTOID});
 
@@ -62,7 +64,7 @@ std::optional<Account> lock_account(std::string_view user_id) { return account_q
 Account lock_or_create_account(std::string_view user_id) {
   static SavedPlan create(
       "INSERT INTO ducto.accounts AS a (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING "
-      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id",
+      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies",
       {TEXTOID});
   if (std::optional<Account> account = lock_account(user_id)) return *account;
   // A row this transaction inserted is as good as locked. When a concurrent transaction inserted it
@@ -74,7 +76,7 @@ Account lock_or_create_account(std::string_view user_id) {
 
 std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id) {
   static SavedPlan lock_by_id(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.user_id "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.user_id "
       "FROM ducto.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
       {INT8OID});
   Account account;
@@ -82,7 +84,7 @@ std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id)
   if (!found) return std::nullopt;
   const text* name = pg_call([]() noexcept {
     bool is_null = false;
-    return DatumGetTextPP(spi_value(0, 7, &is_null));
+    return DatumGetTextPP(spi_value(0, 9, &is_null));
   });
   user_id.assign(view_of(name));
   return account;
@@ -90,7 +92,7 @@ std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id)
 
 std::optional<Account> read_account(std::string_view user_id) {
   static SavedPlan read(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id FROM ducto.accounts AS a "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies FROM ducto.accounts AS a "
       "WHERE a.user_id OPERATOR(pg_catalog.=) $1",
       {TEXTOID});
   return account_query(read, user_id, true);
@@ -119,7 +121,7 @@ void emit_failure(const char* type, std::string_view user_id, TimestampTz at, le
 
 std::vector<std::pair<Account, std::string>> lock_due_accounts(TimestampTz now, std::int64_t limit) {
   static SavedPlan due(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.user_id "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.user_id "
       "FROM ducto.accounts AS a WHERE a.next_expiry_at OPERATOR(pg_catalog.<=) $1 "
       "ORDER BY a.next_expiry_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
       {TIMESTAMPTZOID, INT8OID});
@@ -132,7 +134,7 @@ std::vector<std::pair<Account, std::string>> lock_due_accounts(TimestampTz now, 
     const text* user_id = pg_call([&]() noexcept {
       accounts[row].first = account_at(row);
       bool is_null = false;
-      return DatumGetTextPP(spi_value(row, 7, &is_null));
+      return DatumGetTextPP(spi_value(row, 9, &is_null));
     });
     accounts[row].second.assign(view_of(user_id));
   }

@@ -1,9 +1,12 @@
-// src/pg/debits.cpp: ducto.deduct_credits (direct, or settling a hold) and ducto.charge (issue 3).
+// src/pg/debits.cpp: ducto.deduct_credits (direct, or settling a hold), ducto.charge (issue 3) and
+// ducto.charge_team (issue 5), with the account's policies (policies.h) applied under the account lock:
+// the plan's rate overrides and free allowance, spend caps, member caps and low-balance alerts.
 //
 // charge is the hot path (design.md, The hot path): the usage is priced and its jsonb built before the
 // account lock; under the lock it costs one account SELECT, one lots SELECT, one statement writing the
 // account, the lot (when one lot covers it) and the ledger entry, and one event INSERT: one SPI
-// connection, saved plans only.
+// connection, saved plans only. An account without policies (accounts.policies false) adds no
+// statement; one with a plan or caps reads and writes its policy rows too.
 #include "pg/pg_headers.h"
 
 #include <optional>
@@ -20,11 +23,13 @@
 #include "pg/ledger_common.h"
 #include "pg/ledger_idempotency.h"
 #include "pg/ledger_store.h"
+#include "pg/policies.h"
 #include "pg/pricing.h"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(ducto_deduct_credits);
 PG_FUNCTION_INFO_V1(ducto_charge);
+PG_FUNCTION_INFO_V1(ducto_charge_team);
 }
 
 namespace ducto::pg {
@@ -65,12 +70,17 @@ struct DeductRequest {
 };
 
 // Settles `hold` for the request's amount; returns the entry's id, or the refusal.
-std::variant<Uuid, ledger::Rejection> settle(Operation& op, const DeductRequest& request, const Hold& hold, Micros floor) {
+std::variant<Uuid, ledger::Rejection> settle(Operation& op, const DeductRequest& request, const Hold& hold, Micros floor,
+                                             const AccountPolicies& policies) {
   Account& account = op.account();
   const TimestampTz now = op.now();
   if (hold.account_id != account.id) return ledger::Rejection::reservation_not_found;
   if (const std::optional<ledger::Rejection> refusal = ledger::settle_refusal(hold.state, now >= hold.expires_at)) {
     return *refusal;
+  }
+  if (const std::optional<CapRefusal> refusal = policies.refusal(std::nullopt, request.amount)) {
+    emit_cap_reached(op, *refusal);
+    return ledger::Rejection::cap_reached;
   }
   // Up to the hold, the credit is earmarked; an excess must fit above the floor without this hold.
   const Micros excess = request.amount > hold.amount ? request.amount - hold.amount : 0;
@@ -119,8 +129,13 @@ std::variant<Uuid, ledger::Rejection> settle(Operation& op, const DeductRequest&
 }
 
 // A direct debit; returns the entry's id, or the refusal.
-std::variant<Uuid, ledger::Rejection> debit(Operation& op, const DeductRequest& request, Micros floor) {
+std::variant<Uuid, ledger::Rejection> debit(Operation& op, const DeductRequest& request, Micros floor,
+                                            const AccountPolicies& policies) {
   Account& account = op.account();
+  if (const std::optional<CapRefusal> refusal = policies.refusal(std::nullopt, request.amount)) {
+    emit_cap_reached(op, *refusal);
+    return ledger::Rejection::cap_reached;
+  }
   if (!ledger::floor_allows(account.balance, account.reserved, request.amount, floor)) {
     return ledger::Rejection::insufficient_credits;
   }
@@ -150,7 +165,8 @@ Datum deduct_credits(FunctionCallInfo fcinfo) {
   request.amount = amount_arg(fcinfo, 2);
   request.key = idempotency_key_arg(fcinfo, 3);
   request.metadata = metadata_arg(fcinfo, 4);
-  const Micros floor = current_floor();
+  const ActiveConfig active = active_config();
+  const Micros floor = active.config ? ledger::floor_micros(active.config->min_balance()) : 0;
   const TimestampTz now = clock_now();
   if (request.key) {
     const std::optional<std::string_view> reservation =
@@ -179,6 +195,7 @@ Datum deduct_credits(FunctionCallInfo fcinfo) {
 
   const Session session = open_session();
   std::optional<Account> locked = lock_account(request.user_id);
+  refuse_team_account(locked && locked->team, request.user_id);
   if (!locked && !request.reservation_id && floor < 0) locked = lock_or_create_account(request.user_id);
   if (!locked) {
     refuse(request.reservation_id ? ledger::Rejection::reservation_not_found : ledger::Rejection::insufficient_credits,
@@ -206,11 +223,16 @@ Datum deduct_credits(FunctionCallInfo fcinfo) {
       return finish();
     }
   }
+  const pricing::Config* config = active.config.get();
+  AccountPolicies policies(op.account().id, op.account().policies, config, now);
+  const Micros balance_before = op.account().balance;
   std::variant<Uuid, ledger::Rejection> done = ledger::Rejection::reservation_not_found;
   if (request.reservation_id) {
-    if (const std::optional<Hold> hold = read_hold(*request.reservation_id)) done = settle(op, request, *hold, floor);
+    if (const std::optional<Hold> hold = read_hold(*request.reservation_id)) {
+      done = settle(op, request, *hold, floor, policies);
+    }
   } else {
-    done = debit(op, request, floor);
+    done = debit(op, request, floor, policies);
   }
   if (const auto* refusal = std::get_if<ledger::Rejection>(&done)) {
     refuse(*refusal, op.account().balance);
@@ -218,6 +240,11 @@ Datum deduct_credits(FunctionCallInfo fcinfo) {
     outcome.transaction_id = std::get<Uuid>(done);
     outcome.amount = -request.amount;
     outcome.balance_after = op.account().balance;
+    if (op.account().policies) {
+      policies.after_debit(op, std::nullopt, request.amount, 0, balance_before);
+    } else {
+      check_low_balance(op, config, balance_before);
+    }
   }
   return finish();
 }
@@ -234,16 +261,17 @@ struct Priced {
   }
 };
 
-// Prices the usage with the active config (before any lock). Bad metrics and failing formulas raise
-// 22023; a model without a formula is a refusal (unknown_model), decided after the idempotency check.
-Priced price_usage(Jsonb* metrics, const pricing::Config& config) {
+// Prices the usage with the active config, before any lock (and again under it for a user whose plan
+// overrides rates). Bad metrics and failing formulas raise 22023; a model without a formula is a
+// refusal (unknown_model), decided after the idempotency check.
+Priced price_usage(Jsonb* metrics, const pricing::Config& config, const pricing::Plan* plan) {
   Priced priced;
   try {
     const pricing::Usage usage = read_usage(metrics, config);
     if (!usage.model.empty()) priced.model = usage.model;
     pricing::Breakdown breakdown;
     try {
-      breakdown = pricing::price(config, usage, nullptr);
+      breakdown = pricing::price(config, usage, plan);
     } catch (const pricing::UnknownModel&) {
       priced.known_model = false;
       return priced;
@@ -261,40 +289,58 @@ Priced price_usage(Jsonb* metrics, const pricing::Config& config) {
   return priced;
 }
 
-Datum charge(FunctionCallInfo fcinfo) {
-  const std::string_view user_id = user_id_arg(fcinfo, 0);
-  Jsonb* metrics = required_jsonb_arg(fcinfo, 1, "metrics");
-  const std::optional<std::string_view> key = idempotency_key_arg(fcinfo, 2);
-  Jsonb* metadata = metadata_arg(fcinfo, 3);
+// One charge: of a user (ducto.charge) or of a team on behalf of a member (ducto.charge_team).
+struct ChargeRequest {
+  std::string_view user_id;                 // the account debited: the user, or the team
+  std::optional<std::string_view> member;  // charge_team: the member the spend is attributed to
+  Jsonb* metrics = nullptr;
+  std::optional<std::string_view> key;
+  Jsonb* metadata = nullptr;
+};
+
+Datum charge_account(FunctionCallInfo fcinfo, const ChargeRequest& request) {
+  const std::string_view user_id = request.user_id;
+  const std::optional<std::string_view> key = request.key;
+  Jsonb* metrics = request.metrics;
+  Jsonb* metadata = request.metadata;
   const ActiveConfig active = active_config();
   if (!active.config) throw Error(Errc::not_ready, "no active pricing config");
-  const Micros floor = ledger::floor_micros(active.config->min_balance());
-  const Priced priced = price_usage(metrics, *active.config);
+  const pricing::Config& config = *active.config;
+  const Micros floor = ledger::floor_micros(config.min_balance());
+  Priced priced = price_usage(metrics, config, nullptr);
   const TimestampTz now = clock_now();
   std::optional<Digest> digest;
   if (key) {
-    digest = request_digest(ledger::RequestBytes("charge")
-                                .text(user_id)
-                                .text(jsonb_bytes(metrics))
-                                .text(key)
-                                .text(jsonb_bytes(metadata)));
+    ledger::RequestBytes bytes(request.member ? "charge_team" : "charge");
+    bytes.text(user_id);
+    if (request.member) bytes.text(*request.member);
+    digest = request_digest(bytes.text(jsonb_bytes(metrics)).text(key).text(jsonb_bytes(metadata)));
   }
 
   ChargeOutcome outcome;
   outcome.user_id = user_id;
-  const std::optional<Micros> amount =
-      priced.known_model ? std::optional<Micros>(-priced.amount) : std::nullopt;
   const auto refuse = [&](ledger::Rejection error, std::optional<Micros> balance) {
-    outcome.amount = amount;
+    outcome.amount = priced.known_model ? std::optional<Micros>(-priced.amount) : std::nullopt;
     outcome.error = error;
-    emit_failure("credits.deduct_failed", user_id, now, error, amount, balance,
-                 EventData().text("model", priced.model_name()).text("idempotency_key", key).document("metadata", metadata));
+    emit_failure("credits.deduct_failed", user_id, now, error, outcome.amount, balance,
+                 EventData()
+                     .text("model", priced.model_name())
+                     .text("member_user_id", request.member)
+                     .text("idempotency_key", key)
+                     .document("metadata", metadata));
   };
 
   const Session session = open_session();
   std::optional<Account> locked = lock_account(user_id);
-  // A free charge is recorded even for a user without credit; a priced one needs credit or a negative floor.
-  if (!locked && priced.known_model && (priced.amount == 0 || floor < 0)) locked = lock_or_create_account(user_id);
+  if (request.member) {
+    if (!locked || !locked->team) {
+      throw Error(Errc::invalid_value, "unknown team " + policy::json_string(user_id));
+    }
+  } else {
+    refuse_team_account(locked && locked->team, user_id);
+    // A free charge is recorded even for a user without credit; a priced one needs credit or a negative floor.
+    if (!locked && priced.known_model && (priced.amount == 0 || floor < 0)) locked = lock_or_create_account(user_id);
+  }
   if (!locked) {
     refuse(priced.known_model ? ledger::Rejection::insufficient_credits : ledger::Rejection::unknown_model,
            std::nullopt);
@@ -316,6 +362,7 @@ Datum charge(FunctionCallInfo fcinfo) {
         outcome.amount = keyed->amount;
         outcome.balance_after = keyed->balance_after;
         outcome.breakdown = keyed->breakdown;
+        outcome.allowance_used = keyed->allowance_used;
         outcome.idempotent = true;
       } else {
         refuse(ledger::Rejection::idempotency_conflict, account.balance);
@@ -323,20 +370,47 @@ Datum charge(FunctionCallInfo fcinfo) {
       return finish();
     }
   }
+  std::optional<Membership> membership;
+  if (request.member) {
+    membership = read_membership(account.id, *request.member, now);
+    if (!membership) {
+      refuse(ledger::Rejection::not_a_member, account.balance);
+      return finish();
+    }
+  }
+  AccountPolicies policies(account.id, account.policies, &config, now);
+  // The plan's rate overrides replace model formulas: price again with the plan, now that it is known.
+  if (policies.plan() != nullptr && !policies.plan()->rate_overrides.empty()) {
+    priced = price_usage(metrics, config, policies.plan());
+  }
   if (!priced.known_model) {
     refuse(ledger::Rejection::unknown_model, account.balance);
     return finish();
   }
+  // The free allowance pays first; the balance pays the rest.
+  const Micros covered = policy::allowance_cover(priced.amount, policies.allowance_left());
+  const Micros debited = priced.amount - covered;
+  if (membership && membership->spend_cap && debited > 0 &&
+      ledger::checked_add(membership->spent, debited) > *membership->spend_cap) {
+    refuse(ledger::Rejection::member_cap_reached, account.balance);
+    return finish();
+  }
+  if (const std::optional<CapRefusal> refusal = policies.refusal(priced.model_name(), debited)) {
+    emit_cap_reached(op, *refusal);
+    refuse(ledger::Rejection::cap_reached, account.balance);
+    return finish();
+  }
   // A free charge moves nothing, so no floor can refuse it.
-  if (priced.amount > 0 && !ledger::floor_allows(account.balance, account.reserved, priced.amount, floor)) {
+  if (debited > 0 && !ledger::floor_allows(account.balance, account.reserved, debited, floor)) {
     refuse(ledger::Rejection::insufficient_credits, account.balance);
     return finish();
   }
-  const Taken taken = take_credit(op, priced.amount);
+  const Micros balance_before = account.balance;
+  const Taken taken = take_credit(op, debited);
   const Uuid id = op.next_entry_id();
   Entry entry;
   entry.kind = ledger::EntryKind::charge;
-  entry.amount = -priced.amount;
+  entry.amount = -debited;
   entry.allocations = taken.parts;
   entry.model = priced.model_name();
   entry.metrics = metrics;
@@ -345,20 +419,51 @@ Datum charge(FunctionCallInfo fcinfo) {
   entry.idempotency_key = key;
   entry.digest = digest;
   entry.metadata = metadata;
+  if (covered > 0) entry.allowance_used = covered;
+  entry.member_user_id = request.member;
   op.append_last(id, entry, taken.changed);
-  op.emit("credits.deducted", -priced.amount, account.balance,
+  op.emit("credits.deducted", -debited, account.balance,
           EventData()
               .uuid("transaction_id", id)
               .text("model", priced.model_name())
               .document("breakdown", priced.breakdown)
+              .money("allowance_used", covered > 0 ? std::optional<Micros>(covered) : std::nullopt)
+              .text("member_user_id", request.member)
               .text("idempotency_key", key)
               .document("metadata", metadata)
               .build());
+  if (request.member && debited > 0) add_member_spend(account.id, *request.member, now, debited);
+  if (account.policies) {
+    policies.after_debit(op, priced.model_name(), debited, covered, balance_before);
+  } else {
+    check_low_balance(op, &config, balance_before);
+  }
   outcome.transaction_id = id;
-  outcome.amount = -priced.amount;
+  outcome.amount = -debited;
   outcome.balance_after = account.balance;
   outcome.breakdown = priced.breakdown;
+  outcome.allowance_used = covered;
   return finish();
+}
+
+Datum charge(FunctionCallInfo fcinfo) {
+  ChargeRequest request;
+  request.user_id = user_id_arg(fcinfo, 0);
+  request.metrics = required_jsonb_arg(fcinfo, 1, "metrics");
+  request.key = idempotency_key_arg(fcinfo, 2);
+  request.metadata = metadata_arg(fcinfo, 3);
+  return charge_account(fcinfo, request);
+}
+
+Datum charge_team(FunctionCallInfo fcinfo) {
+  if (PG_ARGISNULL(0)) throw Error(Errc::null_value, "team_id must not be NULL");
+  ChargeRequest request;
+  request.user_id = user_id_arg(fcinfo, 0);
+  request.member = user_id_arg(fcinfo, 1);
+  request.metrics = required_jsonb_arg(fcinfo, 2, "metrics");
+  request.key = idempotency_key_arg(fcinfo, 3);
+  request.metadata = metadata_arg(fcinfo, 4);
+  return charge_account(fcinfo, request);
 }
 
 }  // namespace
@@ -369,4 +474,7 @@ Datum ducto_deduct_credits(PG_FUNCTION_ARGS) {
   return ducto::pg::guarded([&] { return ducto::pg::deduct_credits(fcinfo); });
 }
 Datum ducto_charge(PG_FUNCTION_ARGS) { return ducto::pg::guarded([&] { return ducto::pg::charge(fcinfo); }); }
+Datum ducto_charge_team(PG_FUNCTION_ARGS) {
+  return ducto::pg::guarded([&] { return ducto::pg::charge_team(fcinfo); });
+}
 }

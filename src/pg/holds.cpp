@@ -18,6 +18,7 @@
 #include "pg/ledger_common.h"
 #include "pg/ledger_idempotency.h"
 #include "pg/ledger_store.h"
+#include "pg/policies.h"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(ducto_reserve_credits);
@@ -70,6 +71,7 @@ Datum reserve_credits(FunctionCallInfo fcinfo) {
 
   const Session session = open_session();
   std::optional<Account> locked = lock_account(user_id);
+  refuse_team_account(locked && locked->team, user_id);
   // Without an account there is no credit: only a negative floor lets a hold begin in debt.
   if (!locked && floor < 0) locked = lock_or_create_account(user_id);
   if (!locked) {

@@ -41,11 +41,11 @@ std::optional<KeyedRow> find_keyed_row(const Session& session, std::int64_t acco
   // Both tables in one statement; each branch is an index lookup on (account_id, idempotency_key).
   static SavedPlan keyed(
       "SELECT false, l.id, l.amount, l.balance_after, l.original_id, NULL::pg_catalog.timestamptz, l.breakdown, "
-      "l.request_digest FROM ducto.ledger AS l "
+      "l.request_digest, l.allowance_used FROM ducto.ledger AS l "
       "WHERE l.account_id OPERATOR(pg_catalog.=) $1 AND l.idempotency_key OPERATOR(pg_catalog.=) $2 "
       "UNION ALL "
       "SELECT true, h.id, h.amount, h.available_after, NULL::pg_catalog.uuid, h.expires_at, NULL::pg_catalog.jsonb, "
-      "h.request_digest FROM ducto.holds AS h "
+      "h.request_digest, NULL::pg_catalog.int8 FROM ducto.holds AS h "
       "WHERE h.account_id OPERATOR(pg_catalog.=) $1 AND h.idempotency_key OPERATOR(pg_catalog.=) $2",
       {INT8OID, TEXTOID});
   KeyedRow row;
@@ -68,6 +68,8 @@ std::optional<KeyedRow> find_keyed_row(const Session& session, std::int64_t acco
       row.breakdown = DatumGetJsonbPCopy(breakdown);
       MemoryContextSwitchTo(spi_context);
     }
+    const Datum allowance_used = spi_value(0, 9, &is_null);
+    if (!is_null) row.allowance_used = DatumGetInt64(allowance_used);
     const Datum stored = spi_value(0, 8, &is_null);
     if (!is_null) {
       const bytea* bytes = DatumGetByteaPP(stored);

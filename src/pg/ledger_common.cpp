@@ -295,6 +295,7 @@ Datum charge_result(FunctionCallInfo fcinfo, const ChargeOutcome& outcome) {
   if (outcome.breakdown != nullptr) row.set(4, JsonbPGetDatum(outcome.breakdown));
   row.set_bool(5, outcome.idempotent);
   row.set_text(6, error_text(outcome.error));
+  row.set_money(7, outcome.allowance_used);
   return row.finish(fcinfo);
 }
 

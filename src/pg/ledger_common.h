@@ -155,6 +155,7 @@ struct ChargeOutcome {
   Jsonb* breakdown = nullptr;
   bool idempotent = false;
   std::optional<ledger::Rejection> error;
+  std::optional<Micros> allowance_used;  // what the plan's free allowance paid (0 without a plan)
 };
 Datum charge_result(FunctionCallInfo fcinfo, const ChargeOutcome& outcome);
 

@@ -14,10 +14,12 @@
 #include "core/ledger/request.h"
 #include "core/ledger/validate.h"
 #include "pg/bridge.h"
+#include "pg/config_cache.h"
 #include "pg/convert.h"
 #include "pg/ledger_common.h"
 #include "pg/ledger_idempotency.h"
 #include "pg/ledger_store.h"
+#include "pg/policies.h"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(ducto_add_credits);
@@ -133,11 +135,14 @@ Datum get_balance(FunctionCallInfo fcinfo) {
   const TimestampTz now = clock_now();
   Micros balance = 0;
   Micros reserved = 0;
+  Micros allowance = 0;
+  const ActiveConfig active = active_config();
   const Session session = open_session();
   if (const std::optional<Account> account = read_account(user_id)) {
     balance = account->balance;
     reserved = account->reserved;
     if (account->next_expiry_at && *account->next_expiry_at <= now) apply_clock(*account, now, balance, reserved);
+    if (account->policies) allowance = allowance_remaining_of(account->id, active.config.get(), now);
   }
   close_session(session);
   ResultRow row;
@@ -145,6 +150,7 @@ Datum get_balance(FunctionCallInfo fcinfo) {
   row.set_money(1, balance);
   row.set_money(2, reserved);
   row.set_money(3, ledger::checked_sub(balance, reserved));
+  row.set_money(4, allowance);
   return row.finish(fcinfo);
 }
 

@@ -30,6 +30,7 @@ struct KeyedRow {
   std::optional<Uuid> original_id;        // refunds
   std::optional<TimestampTz> expires_at;  // holds
   Jsonb* breakdown = nullptr;             // charges; in the caller's memory context
+  Micros allowance_used = 0;              // charges: what the plan's free allowance paid
 };
 
 // The row bound to `key` in the account, compared with `digest`; nullopt when the key is free.

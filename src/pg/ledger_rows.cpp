@@ -58,13 +58,13 @@ std::string_view text_at(std::uint64_t row, int column) noexcept {
 
 namespace {
 
-// The ledger's columns, $1 to $20, as both entry writes bind them.
-constexpr int kEntryParams = 20;
+// The ledger's columns, $1 to $22, as both entry writes bind them.
+constexpr int kEntryParams = 22;
 constexpr std::string_view kEntryInsert =
     "INSERT INTO ducto.ledger (id, account_id, kind, amount, balance_after, created_at, allocations, "
     "reservation_id, original_id, lot_id, source, reason, operation_type, model, metrics, breakdown, "
-    "config_version, idempotency_key, request_digest, metadata) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+    "config_version, idempotency_key, request_digest, metadata, allowance_used, member_user_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 
 // Statement texts live as long as their saved plans: built once, plain heap memory.
 const char* statement(std::string_view prefix) {
@@ -96,6 +96,8 @@ void entry_values(const Uuid& id, std::int64_t account_id, Micros balance_after,
       optional_text(entry.idempotency_key),
       entry.digest ? bytes_datum(*entry.digest) : Datum(0),
       JsonbPGetDatum(metadata),
+      Int64GetDatum(entry.allowance_used.value_or(0)),
+      optional_text(entry.member_user_id),
   };
   const char flags[kEntryParams] = {' ',
                                     ' ',
@@ -116,7 +118,9 @@ void entry_values(const Uuid& id, std::int64_t account_id, Micros balance_after,
                                     null_flag(entry.config_version.has_value()),
                                     null_flag(entry.idempotency_key.has_value()),
                                     null_flag(entry.digest.has_value()),
-                                    ' '};
+                                    ' ',
+                                    null_flag(entry.allowance_used.has_value()),
+                                    null_flag(entry.member_user_id.has_value())};
   std::memcpy(values, row, sizeof row);
   std::memcpy(nulls, flags, sizeof flags);
 }
@@ -128,7 +132,7 @@ void insert_entry(const Uuid& id, std::int64_t account_id, Micros balance_after,
   static SavedPlan insert(statement(""),
                           {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID,
                            INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID,
-                           JSONBOID});
+                           JSONBOID, INT8OID, TEXTOID});
   Jsonb* metadata = entry.metadata != nullptr ? entry.metadata : pg_call(empty_object);
   pg_call([&]() noexcept {
     Datum values[kEntryParams];
@@ -142,18 +146,19 @@ void write_last_entry(const Uuid& id, const Account& account, TimestampTz create
                       const ledger::Lot* lot) {
   // The new entry is the account's latest: last_entry_id is $1, balance is its balance_after ($5).
   static SavedPlan with_lot(
-      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $21, debt = $22, "
+      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $23, debt = $24, "
                 "last_entry_id = $1 WHERE a.id OPERATOR(pg_catalog.=) $2), "
-                "lot AS (UPDATE ducto.lots AS l SET remaining = $24, earmarked = $25 "
-                "WHERE l.id OPERATOR(pg_catalog.=) $23) "),
+                "lot AS (UPDATE ducto.lots AS l SET remaining = $26, earmarked = $27 "
+                "WHERE l.id OPERATOR(pg_catalog.=) $25) "),
       {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, INT8OID, INT8OID,
-       INT8OID, INT8OID});
+       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, INT8OID,
+       INT8OID, INT8OID, INT8OID, INT8OID});
   static SavedPlan without_lot(
-      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $21, debt = $22, "
+      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $23, debt = $24, "
                 "last_entry_id = $1 WHERE a.id OPERATOR(pg_catalog.=) $2) "),
       {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, INT8OID});
+       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, INT8OID,
+       INT8OID});
   Jsonb* metadata = entry.metadata != nullptr ? entry.metadata : pg_call(empty_object);
   pg_call([&]() noexcept {
     constexpr int kParams = kEntryParams + 5;

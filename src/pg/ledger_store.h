@@ -33,6 +33,8 @@ struct Account {
   Micros debt = 0;      // debits beyond lot credit (negative floors only)
   std::optional<TimestampTz> next_expiry_at;  // nothing can expire before it
   std::optional<Uuid> last_entry_id;          // the newest ledger entry: new ones sort after it
+  bool team = false;      // kind 'team': only add_credits, refunds and charge_team touch it
+  bool policies = false;  // has a plan, own thresholds or caps (policies.h); never written by save()
   friend bool operator==(const Account&, const Account&) = default;
 };
 
@@ -64,6 +66,8 @@ struct Entry {
   std::optional<std::string_view> idempotency_key;
   std::optional<Digest> digest;
   Jsonb* metadata = nullptr;  // nullptr: {}
+  std::optional<Micros> allowance_used;            // charges: what the plan's free allowance paid
+  std::optional<std::string_view> member_user_id;  // charge_team: the member the debit is attributed to
 };
 void insert_entry(const Uuid& id, std::int64_t account_id, Micros balance_after, TimestampTz created_at,
                   const Entry& entry);

@@ -21,6 +21,7 @@
 #include "pg/ledger_common.h"
 #include "pg/ledger_idempotency.h"
 #include "pg/ledger_store.h"
+#include "pg/policies.h"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(ducto_refund_credits);
@@ -132,6 +133,7 @@ Datum refund_credits(FunctionCallInfo fcinfo) {
               .text("idempotency_key", key)
               .document("metadata", metadata)
               .build());
+  if (account.policies || account.team) after_refund(op, account.policies, original_id, amount);
   outcome.refund_transaction_id = id;
   outcome.amount = amount;
   outcome.balance_after = account.balance;

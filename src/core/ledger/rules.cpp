@@ -12,7 +12,7 @@
 namespace ducto::ledger {
 namespace {
 
-constexpr std::array<std::pair<Rejection, std::string_view>, 10> kRejections = {{
+constexpr std::array<std::pair<Rejection, std::string_view>, 13> kRejections = {{
     {Rejection::insufficient_credits, "insufficient_credits"},
     {Rejection::unknown_model, "unknown_model"},
     {Rejection::reservation_not_found, "reservation_not_found"},
@@ -23,6 +23,9 @@ constexpr std::array<std::pair<Rejection, std::string_view>, 10> kRejections = {
     {Rejection::not_refundable, "not_refundable"},
     {Rejection::refund_exceeds_original, "refund_exceeds_original"},
     {Rejection::nothing_to_refund, "nothing_to_refund"},
+    {Rejection::cap_reached, "cap_reached"},
+    {Rejection::not_a_member, "not_a_member"},
+    {Rejection::member_cap_reached, "member_cap_reached"},
 }};
 
 constexpr std::array<std::pair<HoldState, std::string_view>, 4> kHoldStates = {{

@@ -23,6 +23,10 @@ enum class Rejection {
   not_refundable,
   refund_exceeds_original,
   nothing_to_refund,
+  // The policies (issue 5): a deny spend cap, charge_team's membership and member spend cap.
+  cap_reached,
+  not_a_member,
+  member_cap_reached,
 };
 
 // The code as the `error` column shows it ("insufficient_credits", ...).
