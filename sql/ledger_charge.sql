@@ -121,7 +121,8 @@ SELECT amount FROM ducto.add_credits('trap', 100);
 -- The right way: one charge.
 SELECT amount, balance_after FROM ducto.charge('trap', '{"input_tokens": 1}');
 SELECT balance FROM ducto.get_balance('trap');
--- The trap: Postgres evaluates the function for each of the seven columns, so this charges seven times.
+-- The trap: Postgres evaluates the function once per column it expands, so this charges twice, and the
+-- (...).* form below once for each of the eight columns of ducto.charge_result.
 SELECT (ducto.charge('trap', '{"input_tokens": 1}')).amount IS NOT NULL AS charged,
        (ducto.charge('trap', '{"input_tokens": 1}')).error IS NULL AS no_error;
 SELECT balance FROM ducto.get_balance('trap');
