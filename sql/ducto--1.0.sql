@@ -342,6 +342,10 @@ COMMENT ON TABLE ducto.lots IS
 CREATE TABLE ducto.ledger (
     id              uuid PRIMARY KEY,
     account_id      bigint NOT NULL,
+    -- the account's previous entry (NULL for its first): an account's entries are a chain from
+    -- accounts.last_entry_id, walked through the primary key, so no index on account_id costs the hot
+    -- path its random-page writes
+    prev_id         uuid,
     -- 'grant', 'deduct', 'charge', 'refund' or 'expiry'
     kind            text NOT NULL,
     amount          bigint NOT NULL,
@@ -363,7 +367,6 @@ CREATE TABLE ducto.ledger (
     request_digest  bytea,
     metadata        jsonb NOT NULL DEFAULT '{}'
 );
-CREATE INDEX ledger_account ON ducto.ledger (account_id, id);
 CREATE UNIQUE INDEX ledger_idempotency ON ducto.ledger (account_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX ledger_refunds ON ducto.ledger (original_id) WHERE original_id IS NOT NULL;

@@ -172,12 +172,13 @@ ExpiryOutcome Operation::expire_due() {
 Uuid Operation::next_entry_id() {
   const Uuid candidate = pg_call([&]() noexcept { return new_uuid(now_); });
   const Uuid id = account_.last_entry_id ? ledger::uuid_after(candidate, *account_.last_entry_id) : candidate;
+  previous_entry_id_ = account_.last_entry_id;
   account_.last_entry_id = id;
   return id;
 }
 
 void Operation::append(const Uuid& id, const Entry& entry) {
-  insert_entry(id, account_.id, account_.balance, now_, entry);
+  insert_entry(id, previous_entry_id_, account_.id, account_.balance, now_, entry);
 }
 
 void Operation::append_last(const Uuid& id, const Entry& entry, std::span<const ledger::Lot> changed_lots) {
@@ -189,7 +190,8 @@ void Operation::append_last(const Uuid& id, const Entry& entry, std::span<const 
     save();
     return;
   }
-  write_last_entry(id, account_, now_, entry, changed_lots.empty() ? nullptr : &changed_lots.front());
+  const ledger::Lot* lot = changed_lots.empty() ? nullptr : &changed_lots.front();
+  write_last_entry(id, previous_entry_id_, account_, now_, entry, lot);
   saved_ = account_;
 }
 

@@ -72,7 +72,12 @@ std::string verify_sql() {
       "WITH hold_parts AS (SELECT h.account_id, h.allocations[i] AS lot_id, "
       "h.allocations[i OPERATOR(pg_catalog.+) 1] AS micros "
       "FROM ducto.holds AS h, pg_catalog.generate_subscripts(h.allocations, 1) AS i "
-      "WHERE h.state" + eq + "'active' AND i OPERATOR(pg_catalog.%) 2" + eq + "1) "
+      "WHERE h.state" + eq + "'active' AND i OPERATOR(pg_catalog.%) 2" + eq + "1), "
+      // Each entry with the balance_after and id of the account's previous entry in id order.
+      "entries AS (SELECT l.account_id, l.id, l.amount, l.balance_after, l.prev_id, "
+      "pg_catalog.lag(l.balance_after, 1, 0::bigint) OVER account_order AS before, "
+      "pg_catalog.lag(l.id) OVER account_order AS previous_id FROM ducto.ledger AS l "
+      "WINDOW account_order AS (PARTITION BY l.account_id ORDER BY l.id)) "
       // balance = sum of the ledger's amounts
       "SELECT a.user_id, pg_catalog.format('balance %s differs from the sum of its ledger amounts %s', " +
       credits("a.balance") + ", " + credits("COALESCE(s.total, 0)") + ") AS problem "
@@ -88,10 +93,19 @@ std::string verify_sql() {
       // each entry's balance_after = the previous one's + its amount, in id order
       "UNION ALL SELECT a.user_id, pg_catalog.format('ledger entry %s: balance_after %s is not the previous "
       "balance %s plus its amount %s', c.id, " + credits("c.balance_after") + ", " + credits("c.before") + ", " +
-      credits("c.amount") + ") FROM (SELECT l.account_id, l.id, l.amount, l.balance_after, "
-      "pg_catalog.lag(l.balance_after, 1, 0::bigint) OVER (PARTITION BY l.account_id ORDER BY l.id) AS before "
-      "FROM ducto.ledger AS l) AS c JOIN ducto.accounts AS a ON a.id" + eq + "c.account_id "
+      credits("c.amount") + ") FROM entries AS c JOIN ducto.accounts AS a ON a.id" + eq + "c.account_id "
       "WHERE c.before OPERATOR(pg_catalog.+) c.amount" + ne + "c.balance_after "
+      // the chain: each entry's prev_id is the account's previous entry in id order, and
+      // last_entry_id its newest
+      "UNION ALL SELECT a.user_id, pg_catalog.format('ledger entry %s: prev_id %s is not the previous entry %s', "
+      "c.id, COALESCE(c.prev_id::text, 'NULL'), COALESCE(c.previous_id::text, 'NULL')) "
+      "FROM entries AS c JOIN ducto.accounts AS a ON a.id" + eq + "c.account_id "
+      "WHERE c.prev_id IS DISTINCT FROM c.previous_id "
+      "UNION ALL SELECT a.user_id, pg_catalog.format('last_entry_id %s is not the newest ledger entry %s', "
+      "COALESCE(a.last_entry_id::text, 'NULL'), COALESCE(n.id::text, 'NULL')) "
+      "FROM ducto.accounts AS a LEFT JOIN (SELECT DISTINCT ON (l.account_id) l.account_id, l.id "
+      "FROM ducto.ledger AS l ORDER BY l.account_id, l.id DESC) AS n ON n.account_id" + eq + "a.id "
+      "WHERE a.last_entry_id IS DISTINCT FROM n.id "
       // 0 <= earmarked <= remaining <= granted
       "UNION ALL SELECT a.user_id, pg_catalog.format('lot %s: granted %s, remaining %s, earmarked %s', l.id, " +
       credits("l.granted") + ", " + credits("l.remaining") + ", " + credits("l.earmarked") + ") "

@@ -158,20 +158,37 @@ Datum get_balance(FunctionCallInfo fcinfo) {
 
 constexpr int kTransactionColumns = 13;
 
-// C zone. Puts the account's entries, newest first, into the function's tuplestore.
-void put_entries(FunctionCallInfo fcinfo, std::int64_t account_id, const Uuid* before, std::int32_t max_rows) noexcept {
+// C zone. Puts the account's entries, newest first, into the function's tuplestore: from its
+// last_entry_id, or from the prev_id of `before` (an entry of the account; $3 is the account, so an
+// entry of another account yields nothing). A recursive walk along prev_id through the primary key; the
+// LIMIT stops it after max_rows entries.
+void put_entries(FunctionCallInfo fcinfo, const Account& account, const Uuid* before, std::int32_t max_rows) noexcept {
   static SavedPlan newest(
-      "SELECT l.id, l.kind, l.amount, l.balance_after, l.created_at, l.reservation_id, l.original_id, l.source, "
-      "l.reason, l.model, l.breakdown, l.idempotency_key, l.metadata FROM ducto.ledger AS l "
-      "WHERE l.account_id OPERATOR(pg_catalog.=) $1 ORDER BY l.id DESC LIMIT $2",
-      {INT8OID, INT8OID});
+      "WITH RECURSIVE chain AS (SELECT "
+      "l.id, l.kind, l.amount, l.balance_after, l.created_at, l.reservation_id, l.original_id, l.source, "
+      "l.reason, l.model, l.breakdown, l.idempotency_key, l.metadata, l.prev_id "
+      "FROM ducto.ledger AS l WHERE l.id OPERATOR(pg_catalog.=) $1 AND l.account_id OPERATOR(pg_catalog.=) $3 "
+      "UNION ALL SELECT "
+      "l.id, l.kind, l.amount, l.balance_after, l.created_at, l.reservation_id, l.original_id, l.source, "
+      "l.reason, l.model, l.breakdown, l.idempotency_key, l.metadata, l.prev_id "
+      "FROM chain AS c JOIN ducto.ledger AS l ON l.id OPERATOR(pg_catalog.=) c.prev_id) "
+      "SELECT * FROM chain LIMIT $2",
+      {UUIDOID, INT8OID, INT8OID});
   static SavedPlan older(
-      "SELECT l.id, l.kind, l.amount, l.balance_after, l.created_at, l.reservation_id, l.original_id, l.source, "
-      "l.reason, l.model, l.breakdown, l.idempotency_key, l.metadata FROM ducto.ledger AS l "
-      "WHERE l.account_id OPERATOR(pg_catalog.=) $1 AND l.id OPERATOR(pg_catalog.<) $3 "
-      "ORDER BY l.id DESC LIMIT $2",
-      {INT8OID, INT8OID, UUIDOID});
-  Datum arguments[] = {Int64GetDatum(account_id), Int64GetDatum(max_rows), before ? uuid_datum(*before) : Datum(0)};
+      "WITH RECURSIVE chain AS (SELECT "
+      "l.id, l.kind, l.amount, l.balance_after, l.created_at, l.reservation_id, l.original_id, l.source, "
+      "l.reason, l.model, l.breakdown, l.idempotency_key, l.metadata, l.prev_id "
+      "FROM ducto.ledger AS l WHERE l.id OPERATOR(pg_catalog.=) (SELECT b.prev_id FROM ducto.ledger AS b "
+      "WHERE b.id OPERATOR(pg_catalog.=) $1 AND b.account_id OPERATOR(pg_catalog.=) $3) "
+      "UNION ALL SELECT "
+      "l.id, l.kind, l.amount, l.balance_after, l.created_at, l.reservation_id, l.original_id, l.source, "
+      "l.reason, l.model, l.breakdown, l.idempotency_key, l.metadata, l.prev_id "
+      "FROM chain AS c JOIN ducto.ledger AS l ON l.id OPERATOR(pg_catalog.=) c.prev_id) "
+      "SELECT * FROM chain LIMIT $2",
+      {UUIDOID, INT8OID, INT8OID});
+  if (before == nullptr && !account.last_entry_id) return;
+  Datum arguments[] = {uuid_datum(before ? *before : *account.last_entry_id), Int64GetDatum(max_rows),
+                       Int64GetDatum(account.id)};
   const std::uint64_t rows = spi_run(before ? older : newest, arguments, nullptr, true, 0);
   auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   for (std::uint64_t row = 0; row < rows; ++row) {
@@ -195,7 +212,7 @@ Datum transactions(FunctionCallInfo fcinfo) {
   pg_call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });
   const Session session = open_session();
   if (const std::optional<Account> account = read_account(user_id)) {
-    pg_call([&]() noexcept { put_entries(fcinfo, account->id, before ? &*before : nullptr, max_rows); });
+    pg_call([&]() noexcept { put_entries(fcinfo, *account, before ? &*before : nullptr, max_rows); });
   }
   close_session(session);
   return Datum(0);

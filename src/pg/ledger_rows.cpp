@@ -58,13 +58,13 @@ std::string_view text_at(std::uint64_t row, int column) noexcept {
 
 namespace {
 
-// The ledger's columns, $1 to $22, as both entry writes bind them.
-constexpr int kEntryParams = 22;
+// The ledger's columns, $1 to $23, as both entry writes bind them.
+constexpr int kEntryParams = 23;
 constexpr std::string_view kEntryInsert =
     "INSERT INTO ducto.ledger (id, account_id, kind, amount, balance_after, created_at, allocations, "
     "reservation_id, original_id, lot_id, source, reason, operation_type, model, metrics, breakdown, "
-    "config_version, idempotency_key, request_digest, metadata, allowance_used, member_user_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
+    "config_version, idempotency_key, request_digest, metadata, allowance_used, member_user_id, prev_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 
 // Statement texts live as long as their saved plans: built once, plain heap memory.
 const char* statement(std::string_view prefix) {
@@ -73,8 +73,8 @@ const char* statement(std::string_view prefix) {
 }
 
 // C zone. The first kEntryParams values and null flags of an entry write.
-void entry_values(const Uuid& id, std::int64_t account_id, Micros balance_after, TimestampTz created_at,
-                  const Entry& entry, Jsonb* metadata, Datum* values, char* nulls) noexcept {
+void entry_values(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64_t account_id, Micros balance_after,
+                  TimestampTz created_at, const Entry& entry, Jsonb* metadata, Datum* values, char* nulls) noexcept {
   const Datum row[kEntryParams] = {
       uuid_datum(id),
       Int64GetDatum(account_id),
@@ -98,6 +98,7 @@ void entry_values(const Uuid& id, std::int64_t account_id, Micros balance_after,
       JsonbPGetDatum(metadata),
       Int64GetDatum(entry.allowance_used.value_or(0)),
       optional_text(entry.member_user_id),
+      prev_id ? uuid_datum(*prev_id) : Datum(0),
   };
   const char flags[kEntryParams] = {' ',
                                     ' ',
@@ -120,51 +121,52 @@ void entry_values(const Uuid& id, std::int64_t account_id, Micros balance_after,
                                     null_flag(entry.digest.has_value()),
                                     ' ',
                                     null_flag(entry.allowance_used.has_value()),
-                                    null_flag(entry.member_user_id.has_value())};
+                                    null_flag(entry.member_user_id.has_value()),
+                                    null_flag(prev_id.has_value())};
   std::memcpy(values, row, sizeof row);
   std::memcpy(nulls, flags, sizeof flags);
 }
 
 }  // namespace
 
-void insert_entry(const Uuid& id, std::int64_t account_id, Micros balance_after, TimestampTz created_at,
-                  const Entry& entry) {
+void insert_entry(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64_t account_id, Micros balance_after,
+                  TimestampTz created_at, const Entry& entry) {
   static SavedPlan insert(statement(""),
                           {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID,
                            INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID,
-                           JSONBOID, INT8OID, TEXTOID});
+                           JSONBOID, INT8OID, TEXTOID, UUIDOID});
   Jsonb* metadata = entry.metadata != nullptr ? entry.metadata : pg_call(empty_object);
   pg_call([&]() noexcept {
     Datum values[kEntryParams];
     char nulls[kEntryParams + 1] = {};
-    entry_values(id, account_id, balance_after, created_at, entry, metadata, values, nulls);
+    entry_values(id, prev_id, account_id, balance_after, created_at, entry, metadata, values, nulls);
     spi_run(insert, values, nulls, false, 0);
   });
 }
 
-void write_last_entry(const Uuid& id, const Account& account, TimestampTz created_at, const Entry& entry,
-                      const ledger::Lot* lot) {
+void write_last_entry(const Uuid& id, const std::optional<Uuid>& prev_id, const Account& account,
+                      TimestampTz created_at, const Entry& entry, const ledger::Lot* lot) {
   // The new entry is the account's latest: last_entry_id is $1, balance is its balance_after ($5).
   static SavedPlan with_lot(
-      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $23, debt = $24, "
+      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $24, debt = $25, "
                 "last_entry_id = $1 WHERE a.id OPERATOR(pg_catalog.=) $2), "
-                "lot AS (UPDATE ducto.lots AS l SET remaining = $26, earmarked = $27 "
-                "WHERE l.id OPERATOR(pg_catalog.=) $25) "),
+                "lot AS (UPDATE ducto.lots AS l SET remaining = $27, earmarked = $28 "
+                "WHERE l.id OPERATOR(pg_catalog.=) $26) "),
       {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, INT8OID,
-       INT8OID, INT8OID, INT8OID, INT8OID});
+       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, UUIDOID,
+       INT8OID, INT8OID, INT8OID, INT8OID, INT8OID});
   static SavedPlan without_lot(
-      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $23, debt = $24, "
+      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $24, debt = $25, "
                 "last_entry_id = $1 WHERE a.id OPERATOR(pg_catalog.=) $2) "),
       {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, INT8OID,
-       INT8OID});
+       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, UUIDOID,
+       INT8OID, INT8OID});
   Jsonb* metadata = entry.metadata != nullptr ? entry.metadata : pg_call(empty_object);
   pg_call([&]() noexcept {
     constexpr int kParams = kEntryParams + 5;
     Datum values[kParams];
     char nulls[kParams + 1] = {};
-    entry_values(id, account.id, account.balance, created_at, entry, metadata, values, nulls);
+    entry_values(id, prev_id, account.id, account.balance, created_at, entry, metadata, values, nulls);
     values[kEntryParams] = Int64GetDatum(account.reserved);
     values[kEntryParams + 1] = Int64GetDatum(account.debt);
     if (lot != nullptr) {

@@ -69,12 +69,14 @@ struct Entry {
   std::optional<Micros> allowance_used;            // charges: what the plan's free allowance paid
   std::optional<std::string_view> member_user_id;  // charge_team: the member the debit is attributed to
 };
-void insert_entry(const Uuid& id, std::int64_t account_id, Micros balance_after, TimestampTz created_at,
-                  const Entry& entry);
+// prev_id: the account's entry before this one (NULL for its first), the link ducto.transactions and
+// spend windows walk back along through the primary key instead of an index on account_id.
+void insert_entry(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64_t account_id, Micros balance_after,
+                  TimestampTz created_at, const Entry& entry);
 // The hot path's one write: the entry, the account's money columns (balance = the entry's balance_after,
 // last_entry_id = the entry) and at most one lot, in a single statement.
-void write_last_entry(const Uuid& id, const Account& account, TimestampTz created_at, const Entry& entry,
-                      const ledger::Lot* lot);
+void write_last_entry(const Uuid& id, const std::optional<Uuid>& prev_id, const Account& account,
+                      TimestampTz created_at, const Entry& entry, const ledger::Lot* lot);
 
 // A ledger entry as a refund reads it.
 struct StoredEntry {
@@ -204,6 +206,9 @@ class Operation {
   std::string_view user_id_;
   Account saved_;
   Account account_;
+  // The account's entry before the one next_entry_id issued last: each issued id is appended before
+  // the next is issued, so this is the prev_id of the entry being appended.
+  std::optional<Uuid> previous_entry_id_;
 };
 
 }  // namespace ducto::pg

@@ -552,21 +552,41 @@ Micros cap_arg(FunctionCallInfo fcinfo, int n) {
   }
 }
 
+// The smallest ledger id an entry created at or after `at` can have: ids are UUIDv7 whose millisecond
+// prefix is the entry's created_at or later (analytics.cpp), and an account's chain runs in id order.
+Uuid smallest_id_from(TimestampTz at) {
+  constexpr std::int64_t kUnixEpochMs =
+      static_cast<std::int64_t>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * (USECS_PER_DAY / 1000);
+  const std::int64_t unix_ms = (at >= 0 ? at / 1000 : -((-at + 999) / 1000)) + kUnixEpochMs;
+  return ledger::uuid_v7(static_cast<std::uint64_t>(unix_ms < 0 ? 0 : unix_ms), 0, 0);
+}
+
 // What the account's debits took in `window`, net of the refunds made in it; for a
-// model cap, that model's charges and their refunds. Read once, when a cap is set.
-Micros spent_in_window(std::int64_t account_id, const policy::Window& window, const std::optional<std::string_view>& model) {
+// model cap, that model's charges and their refunds. Read once, when a cap is set: a walk back along
+// the account's chain from its newest entry (through the primary key) while ids can still belong to
+// entries created in the window.
+Micros spent_in_window(const Account& account, const policy::Window& window,
+                       const std::optional<std::string_view>& model) {
   static SavedPlan spent(
-      "SELECT COALESCE(pg_catalog.sum(l.amount), 0)::bigint FROM ducto.ledger AS l "
+      "WITH RECURSIVE chain AS (SELECT l.id, l.prev_id, l.kind, l.amount, l.created_at, l.original_id, l.model "
+      "FROM ducto.ledger AS l WHERE l.id OPERATOR(pg_catalog.=) $1 AND l.id OPERATOR(pg_catalog.>=) $5 "
+      "UNION ALL SELECT l.id, l.prev_id, l.kind, l.amount, l.created_at, l.original_id, l.model "
+      "FROM chain AS c JOIN ducto.ledger AS l ON l.id OPERATOR(pg_catalog.=) c.prev_id "
+      "WHERE l.id OPERATOR(pg_catalog.>=) $5) "
+      "SELECT COALESCE(pg_catalog.sum(l.amount), 0)::bigint FROM chain AS l "
       "LEFT JOIN ducto.ledger AS o ON o.id OPERATOR(pg_catalog.=) l.original_id "
-      "WHERE l.account_id OPERATOR(pg_catalog.=) $1 "
-      "AND l.kind OPERATOR(pg_catalog.=) ANY ('{charge,deduct,refund}'::pg_catalog.text[]) "
+      "WHERE l.kind OPERATOR(pg_catalog.=) ANY ('{charge,deduct,refund}'::pg_catalog.text[]) "
       "AND l.created_at OPERATOR(pg_catalog.>=) $2 AND l.created_at OPERATOR(pg_catalog.<) $3 "
       "AND ($4::pg_catalog.text IS NULL OR COALESCE(o.model, l.model) OPERATOR(pg_catalog.=) $4)",
-      {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID});
+      {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, UUIDOID});
+  if (!account.last_entry_id) return 0;
+  const TimestampTz start = timestamp_of(window.start);
+  const Uuid lowest = smallest_id_from(start);
   const Micros total = pg_call([&]() noexcept {
-    Datum values[] = {Int64GetDatum(account_id), TimestampTzGetDatum(timestamp_of(window.start)),
-                      TimestampTzGetDatum(timestamp_of(window.end)), model ? text_datum(*model) : Datum(0)};
-    const char nulls[] = {' ', ' ', ' ', model ? ' ' : 'n', '\0'};
+    Datum values[] = {uuid_datum(*account.last_entry_id), TimestampTzGetDatum(start),
+                      TimestampTzGetDatum(timestamp_of(window.end)), model ? text_datum(*model) : Datum(0),
+                      uuid_datum(lowest)};
+    const char nulls[] = {' ', ' ', ' ', model ? ' ' : 'n', ' ', '\0'};
     spi_run(spent, values, nulls, false, 1);
     bool is_null = false;
     return DatumGetInt64(spi_value(0, 1, &is_null));
@@ -595,7 +615,7 @@ Datum set_spend_cap(FunctionCallInfo fcinfo) {
   const policy::Window window = current_window(cap.period, now);
   const Session session = open_session();
   const Account account = lock_or_create_account(user_id);
-  const policy::CapState state = policy::state_for_new_cap(cap, spent_in_window(account.id, window, model));
+  const policy::CapState state = policy::state_for_new_cap(cap, spent_in_window(account, window, model));
   pg_call([&]() noexcept {
     Datum values[] = {Int64GetDatum(account.id),
                       text_datum(policy::name_of(cap.period)),
