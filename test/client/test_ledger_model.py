@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test/client/test_ledger_model.py: seeded randomized model test of the credit ledger (issue 3).
+"""test/client/test_ledger_model.py: seeded randomized model test of the credit ledger (issues 3 and 5).
 
 Thousands of random ledger operations on a handful of users go both to the extension and to a small
 reference model of the contract (balances, holds, debits and their refunds, idempotency keys with their
@@ -7,13 +7,22 @@ requests and results). Every deterministic result column (amount, balance_after,
 idempotent; ids on replays) and get_balance are compared after every step, with exact Decimals. The
 run ends with ducto.verify() returning no rows and one ledger row per balance change.
 
+Issue 5's policies are in the mix: plans with a free allowance and rate overrides (set_user_plan at
+random; allowance_used and allowance_remaining predicted), deny spend caps per user (daily and monthly,
+all models or one; set and removed at random; cap_reached rejections predicted, with their
+credits.cap_reached events) and low-balance thresholds (the config's, or the user's own set at
+random): after every step the new credits.low_balance and credits.cap_reached events in the outbox
+must be exactly those the model's edge detection predicts (user, balance, threshold; cap, spent).
+
     eval "$(scripts/cluster.sh env)"
     /usr/bin/python3 test/client/test_ledger_model.py [SEED]     # or DUCTO_MODEL_SEED; DUCTO_MODEL_OPS
 
 Works in a scratch database (created and dropped here). Exit 0 on success; on the first mismatch it
 prints the step, the call, what the model expected and what came back, and exits 1.
 Nothing here depends on the clock: lots never expire (no expiry or a far-future one) and holds
-outlive the run (default TTL of 10 minutes or more).
+outlive the run (default TTL of 10 minutes or more). The daily and monthly windows of caps and the
+allowance's month hold everything the run does: a run that would start within 2 minutes of midnight
+UTC first sleeps until just after it.
 """
 
 import datetime as dt
@@ -21,6 +30,7 @@ import json
 import os
 import random
 import sys
+import time
 import uuid
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -42,12 +52,32 @@ AMOUNT_LIMIT = Decimal(10) ** 12
 
 # The issue's config plus one model whose price needs rounding: a division (exact to 18 places, half
 # away from zero) and a 7th decimal that is a tie when output_tokens is 0.
+# Plans: "pro" overrides "odd", "big" overrides the fallback (so every model without an override of
+# its own, "gpt-unlisted" and no model at all), "starter" has only a small allowance.
 CONFIG = {
     "models": {
         "_default": "input_tokens * 0.001 + output_tokens * 0.003",
         "odd": "input_tokens * 0.0000015 + output_tokens / 7",
-    }
+    },
+    "low_balance_thresholds": [50, 20, 5],
+    "plans": {
+        "pro": {"name": "Pro", "free_allowance": 3.5,
+                "rate_overrides": {"odd": "input_tokens * 0.000002 + output_tokens / 9"}},
+        "big": {"name": "Big", "free_allowance": 40,
+                "rate_overrides": {"_default": "input_tokens * 0.0005 + output_tokens * 0.002"}},
+        "starter": {"name": "Starter", "free_allowance": 0.25},
+    },
 }
+# (input rate, output rate or ("/", divisor)) of each formula above.
+FORMULAS = {
+    "_default": (Decimal("0.001"), Decimal("0.003")),
+    "odd": (Decimal("0.0000015"), ("/", 7)),
+    "pro.odd": (Decimal("0.000002"), ("/", 9)),
+    "big._default": (Decimal("0.0005"), Decimal("0.002")),
+}
+ALLOWANCE = {"pro": Decimal("3.5"), "big": Decimal(40), "starter": Decimal("0.25")}
+CONFIG_THRESHOLDS = (Decimal(50), Decimal(20), Decimal(5))
+CAP_MODELS = (None, None, "odd", "gpt-unlisted")
 # "nobody" never receives credits: every debit of it is refused, except a free charge, which opens the account.
 USERS = ("alice", "bob", "zoë", "ü" * 255, "nobody")
 FUNDED_USERS = USERS[:-1]
@@ -73,6 +103,12 @@ SIGNATURES = {
                        ("idempotency_key", "text", None), ("metadata", "jsonb", {})),
     "charge": (("user_id", "text", None), ("metrics", "jsonb", None), ("idempotency_key", "text", None),
                ("metadata", "jsonb", {})),
+    # Issue 5's policy settings (always called with valid arguments here; pg_regress covers the errors).
+    "set_user_plan": (("user_id", "text", None), ("plan", "text", None)),
+    "set_spend_cap": (("user_id", "text", None), ("period", "text", None), ("cap", "numeric", None),
+                      ("action", "text", "deny"), ("model", "text", None), ("warn_at", "numeric", Decimal("0.8"))),
+    "remove_spend_cap": (("user_id", "text", None), ("period", "text", None), ("model", "text", None)),
+    "set_low_balance_thresholds": (("user_id", "text", None), ("thresholds", "numeric[]", None)),
 }
 # The implementation reads NULL as the default for these (a NULL ttl is a 10-minute hold, not 22004).
 NULL_MEANS_DEFAULT = {"source", "operation_type", "ttl"}
@@ -85,7 +121,12 @@ COLUMNS = {
     "release_reservation": HOLD_COLUMNS,
     "refund_credits": ("refund_transaction_id, original_transaction_id, user_id, amount, balance_after, "
                        "idempotent, error"),
-    "charge": "transaction_id, user_id, amount, balance_after, breakdown::text AS breakdown, idempotent, error",
+    "charge": ("transaction_id, user_id, amount, balance_after, breakdown::text AS breakdown, idempotent, error, "
+               "allowance_used"),
+    "set_user_plan": "x->>'plan' AS plan, (x->>'remaining')::numeric AS remaining",
+    "set_spend_cap": "1 AS done",
+    "remove_spend_cap": "x AS removed",
+    "set_low_balance_thresholds": "1 AS done",
 }
 ID_COLUMN = {"add_credits": "transaction_id", "deduct_credits": "transaction_id", "charge": "transaction_id",
              "reserve_credits": "reservation_id", "release_reservation": "reservation_id",
@@ -97,16 +138,27 @@ def q6(value):
     return value.quantize(MICRO, rounding=ROUND_HALF_UP)
 
 
-def price(metrics):
-    """What the config above charges for one usage record, as the engine computes it."""
-    model = metrics.get("model", "_default")
+def formula_of(model, plan):
+    """The formula the engine picks: the plan's override of the model, the model's, the plan's override
+    of the fallback, the fallback."""
+    model = model or "_default"
+    for key in ((f"{plan}.{model}" if plan else None), model, (f"{plan}._default" if plan else None), "_default"):
+        if key in FORMULAS:
+            return FORMULAS[key]
+    raise AssertionError("unreachable: _default exists")
+
+
+def price(metrics, plan=None):
+    """What the config above charges for one usage record (for a user on `plan`), as the engine computes it."""
+    input_rate, output_rate = formula_of(metrics.get("model"), plan)
     inputs = Decimal(metrics.get("input_tokens", 0))
     outputs = Decimal(metrics.get("output_tokens", 0))
-    if model == "odd":
+    if isinstance(output_rate, tuple):
         # '/' is exact to 18 fractional digits, rounded half away from zero.
-        quotient = (outputs / 7).quantize(Decimal("1e-18"), rounding=ROUND_HALF_UP)
-        return max(ZERO, q6(inputs * Decimal("0.0000015") + quotient))
-    return max(ZERO, q6(inputs * Decimal("0.001") + outputs * Decimal("0.003")))
+        output_part = (outputs / output_rate[1]).quantize(Decimal("1e-18"), rounding=ROUND_HALF_UP)
+    else:
+        output_part = outputs * output_rate
+    return max(ZERO, q6(inputs * input_rate + output_part))
 
 
 # ---- calls ------------------------------------------------------------------------------------------------
@@ -135,7 +187,7 @@ class Call:
         types = {name: sql_type for name, sql_type, _ in SIGNATURES[self.op]}
         args = ", ".join(f"{name} => %s::{types[name]}" for name in self.params)
         values = [Jsonb(v) if types[n] == "jsonb" and v is not None else v for n, v in self.params.items()]
-        return f"SELECT {COLUMNS[self.op]} FROM ducto.{self.op}({args})", values
+        return f"SELECT {COLUMNS[self.op]} FROM ducto.{self.op}({args}) AS x", values
 
     def __repr__(self):
         args = ", ".join(f"{name} => {short(value)}" for name, value in self.params.items())
@@ -164,8 +216,8 @@ class Raise:
 
 
 class Reject:
-    def __init__(self, code):
-        self.code = code
+    def __init__(self, code, events=()):
+        self.code, self.events = code, list(events)
 
 
 class Replay:
@@ -188,8 +240,8 @@ class Hold:
 
 
 class Debit:
-    def __init__(self, user, amount):
-        self.user, self.amount, self.refunded = user, amount, ZERO
+    def __init__(self, user, amount, model=None):
+        self.user, self.amount, self.refunded, self.model = user, amount, ZERO, model
 
 
 class Model:
@@ -200,6 +252,50 @@ class Model:
         self.credits = {}      # transaction id -> user (grants and refunds: not refundable)
         self.keys = {}         # (user, key) -> (request, row, call) of the first successful execution
         self.ledger_rows = Counter()
+        # Issue 5. Everything happens in one UTC day: the daily and monthly windows are the whole run.
+        self.plan = {}             # user -> plan id
+        self.allowance_used = {}   # user -> allowance used this month (kept across plan changes)
+        self.caps = {}             # user -> {(period, model): cap}: deny caps
+        self.own_thresholds = {}   # user -> sorted thresholds of their own (may be empty)
+        self.events = []           # events the step being applied emits: (type, user, balance_after, data)
+        self.event_counts = Counter()
+
+    # -- policies --
+    def allowance_remaining(self, user):
+        return max(ZERO, ALLOWANCE.get(self.plan.get(user), ZERO) - self.allowance_used.get(user, ZERO))
+
+    def spent(self, user, model):
+        """Net debits of the window a cap on `model` (None: all) counts."""
+        return sum((d.amount - d.refunded for d in self.debits.values()
+                    if d.user == user and (model is None or d.model == model)), ZERO)
+
+    def denying_cap(self, user, model, amount):
+        """The first cap (daily before monthly, the all-models cap first) the debit would take over."""
+        if amount <= 0:
+            return None
+        caps = self.caps.get(user, {})
+        for period, cap_model in sorted(caps, key=lambda k: (k[0], k[1] is not None, k[1] or "")):
+            if cap_model is not None and cap_model != model:
+                continue
+            spent = self.spent(user, cap_model)
+            if spent + amount > caps[(period, cap_model)]:
+                return {"period": period, "cap": caps[(period, cap_model)], "spent": spent, "attempted": amount,
+                        "error": "cap_reached", **({"model": cap_model} if cap_model else {})}
+        return None
+
+    def refuse_over_cap(self, user, model, amount):
+        cap = self.denying_cap(user, model, amount)
+        if cap is None:
+            return None
+        balance = self.balance[user]
+        return Reject("cap_reached", events=[("credits.cap_reached", user, balance, cap)])
+
+    def debited(self, user, before, after):
+        """The low-balance edge: the lowest threshold the debit took the balance from above to at or below."""
+        thresholds = self.own_thresholds.get(user, CONFIG_THRESHOLDS)
+        crossed = [t for t in thresholds if before > t >= after]
+        if crossed:
+            self.events.append(("credits.low_balance", user, after, {"balance": after, "threshold": min(crossed)}))
 
     # -- state --
     def reserved(self, user):
@@ -210,7 +306,8 @@ class Model:
 
     def expected_balance(self, user):
         balance, reserved = self.balance.get(user, ZERO), self.reserved(user)
-        return {"user_id": user, "balance": balance, "reserved": reserved, "available": balance - reserved}
+        return {"user_id": user, "balance": balance, "reserved": reserved, "available": balance - reserved,
+                "allowance_remaining": self.allowance_remaining(user)}
 
     def bind(self, user, call, row):
         key = call.get("idempotency_key")
@@ -300,15 +397,26 @@ class Model:
                 return Reject("reservation_not_found")
             if hold.state != "active":
                 return Reject("reservation_settled")
+            over_cap = self.refuse_over_cap(user, None, amount)
+            if over_cap:
+                return over_cap
             # Up to the hold always succeeds; beyond it, the excess needs available credit without this hold.
             if amount > hold.amount and self.available(user) + hold.amount - amount < 0:
                 return Reject("insufficient_credits")
-        elif user not in self.balance or self.available(user) - amount < 0:
-            return Reject("insufficient_credits")
-        after = self.balance[user] - amount
+        else:
+            if user not in self.balance:
+                return Reject("insufficient_credits")
+            over_cap = self.refuse_over_cap(user, None, amount)
+            if over_cap:
+                return over_cap
+            if self.available(user) - amount < 0:
+                return Reject("insufficient_credits")
+        before = self.balance[user]
+        after = before - amount
 
         def apply(row):
             self.balance[user] = after
+            self.debited(user, before, after)
             if hold is not None:
                 hold.state = "settled"
             self.debits[row["transaction_id"]] = Debit(user, amount)
@@ -361,18 +469,72 @@ class Model:
         early = self.replay_or_conflict(user, call)
         if early:
             return early
-        cost = price(metrics)
+        model = metrics.get("model")
+        total = price(metrics, self.plan.get(user))
+        # The free allowance pays first, the balance the rest; caps and the floor see only the rest.
+        covered = min(total, self.allowance_remaining(user))
+        cost = total - covered
+        if user in self.balance:
+            over_cap = self.refuse_over_cap(user, model, cost)
+            if over_cap:
+                return over_cap
         # A free charge is recorded even for a user without an account (available 0 stays at the floor).
         if self.available(user) - cost < 0:
             return Reject("insufficient_credits")
-        after = self.balance.get(user, ZERO) - cost
+        before = self.balance.get(user, ZERO)
+        after = before - cost
 
         def apply(row):
             self.balance[user] = after
-            self.debits[row["transaction_id"]] = Debit(user, cost)
+            self.allowance_used[user] = self.allowance_used.get(user, ZERO) + covered
+            self.debited(user, before, after)
+            self.debits[row["transaction_id"]] = Debit(user, cost, model)
             self.ledger_rows[user] += 1
             self.bind(user, call, row)
-        return Success({"user_id": user, "amount": -cost, "balance_after": after, "total": cost}, apply)
+        return Success({"user_id": user, "amount": -cost, "balance_after": after, "total": total,
+                        "allowance_used": covered}, apply)
+
+
+    def predict_set_user_plan(self, call):
+        user, plan = call.get("user_id"), call.get("plan")
+
+        def apply(row):
+            self.balance.setdefault(user, ZERO)  # a policy setting opens the account
+            if plan is None:
+                self.plan.pop(user, None)
+            else:
+                self.plan[user] = plan
+        used = self.allowance_used.get(user, ZERO)
+        remaining = max(ZERO, ALLOWANCE[plan] - used) if plan else ZERO
+        return Success({"plan": plan, "remaining": remaining}, apply)
+
+    def predict_set_spend_cap(self, call):
+        user, key = call.get("user_id"), (call.get("period"), call.get("model"))
+
+        def apply(row):
+            self.balance.setdefault(user, ZERO)
+            self.caps.setdefault(user, {})[key] = call.get("cap")
+        return Success({"done": 1}, apply)
+
+    def predict_remove_spend_cap(self, call):
+        user, key = call.get("user_id"), (call.get("period"), call.get("model"))
+        removed = key in self.caps.get(user, {})
+
+        def apply(row):
+            if removed:
+                del self.caps[user][key]
+        return Success({"removed": removed}, apply)
+
+    def predict_set_low_balance_thresholds(self, call):
+        user, thresholds = call.get("user_id"), call.get("thresholds")
+
+        def apply(row):
+            self.balance.setdefault(user, ZERO)
+            if thresholds is None:
+                self.own_thresholds.pop(user, None)
+            else:
+                self.own_thresholds[user] = sorted(set(thresholds))
+        return Success({"done": 1}, apply)
 
 
 # ---- input validation of the contract (22023 invalid, 22004 NULL where a value is required) ---------------
@@ -469,7 +631,8 @@ class Generator:
     def next_call(self):
         rng = self.rng
         kinds = (("add", 14), ("reserve", 12), ("release", 7), ("deduct", 10), ("settle", 12), ("refund", 12),
-                 ("charge", 16), ("replay", 7), ("conflict", 4), ("invalid", 6))
+                 ("charge", 16), ("replay", 7), ("conflict", 4), ("invalid", 6),
+                 ("plan", 2), ("cap", 3), ("uncap", 2), ("thresholds", 4))
         kind = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         return kind, getattr(self, "gen_" + kind)()
 
@@ -497,8 +660,14 @@ class Generator:
 
     def gen_deduct(self):
         # reservation_id has no default: a direct debit passes NULL.
-        return self.keyed("deduct_credits", user_id=self.rng.choice(USERS), reservation_id=None,
-                          amount=self.amount(1, 30))
+        user = self.rng.choice(USERS)
+        amount = self.amount(1, 30)
+        # Now and then exactly what is left under the user's tightest all-models cap: allowed.
+        room = [cap - self.model.spent(user, None) for (_, model), cap in self.model.caps.get(user, {}).items()
+                if model is None]
+        if room and min(room) > 0 and self.rng.random() < 0.3:
+            amount = min(room)
+        return self.keyed("deduct_credits", user_id=user, reservation_id=None, amount=amount)
 
     def gen_settle(self):
         rng = self.rng
@@ -568,6 +737,49 @@ class Generator:
             if rng.random() < 0.8:
                 metrics["output_tokens"] = rng.randint(0, 4000)
         return self.keyed("charge", user_id=rng.choice(USERS), metrics=metrics)
+
+    def gen_plan(self):
+        return Call("set_user_plan", user_id=self.rng.choice(USERS),
+                    plan=self.rng.choice(("pro", "pro", "big", "starter", None)))
+
+    def gen_cap(self):
+        """A deny cap a little above (now and then below) what the user spent: it bites soon."""
+        rng = self.rng
+        user, model = rng.choice(FUNDED_USERS), rng.choice(CAP_MODELS)
+        cap = max(MICRO, self.model.spent(user, model) + self.amount(1, 120) - (40 if rng.random() < 0.1 else 0))
+        params = {"user_id": user, "period": rng.choice(("daily", "monthly")), "cap": cap}
+        self.optional(params, "action", "deny", 0.3)
+        if model is not None or rng.random() < 0.2:
+            params["model"] = model
+        self.optional(params, "warn_at", rng.choice((Decimal("0.5"), Decimal(1))), 0.3)
+        return Call("set_spend_cap", **params)
+
+    def gen_uncap(self):
+        caps = [(user, key) for user, by_key in self.model.caps.items() for key in by_key]
+        if caps and self.rng.random() < 0.8:
+            user, (period, model) = self.rng.choice(caps)
+        else:
+            user, period, model = self.rng.choice(USERS), self.rng.choice(("daily", "monthly")), None
+        return Call("remove_spend_cap", user_id=user, period=period, model=model)
+
+    def gen_thresholds(self):
+        """Thresholds around the user's balance, so that debits soon cross them (now and then exactly
+        the balance, 0, or the config's again)."""
+        rng = self.rng
+        user = rng.choice(USERS)
+        if rng.random() < 0.2:
+            return Call("set_low_balance_thresholds", user_id=user, thresholds=None)
+        balance = self.model.balance.get(user, ZERO)
+        thresholds = []
+        for _ in range(rng.randint(0, 4)):
+            shape = rng.random()
+            if shape < 0.1:
+                thresholds.append(balance if balance >= 0 else ZERO)
+            elif shape < 0.2:
+                thresholds.append(ZERO)
+            else:
+                thresholds.append(max(ZERO, balance - Decimal(rng.randint(-1000, 3000)).scaleb(-2)))
+        return Call("set_low_balance_thresholds", user_id=user, thresholds=thresholds)
 
     def gen_replay(self):
         if not self.model.keys:
@@ -675,12 +887,16 @@ def compare(call, outcome, result, seen_ids):
         if dict(row) != expected:
             raise ductotest.Mismatch(f"expected the original result replayed {expected}, got {dict(row)}")
         return None
-    expected = dict(outcome.expected, error=None, idempotent=False)
+    expected = dict(outcome.expected)
+    if call.op in ID_COLUMN:  # a ledger operation, not a policy setting
+        expected.update(error=None, idempotent=False)
     total = expected.pop("total", None)
     wrong = {name: (value, row[name]) for name, value in expected.items() if row[name] != value}
     if wrong:
         raise ductotest.Mismatch("wrong columns (expected, got): "
                        + ", ".join(f"{n}: {e!r} vs {g!r}" for n, (e, g) in wrong.items()) + f"; row {dict(row)}")
+    if call.op not in ID_COLUMN:
+        return row
     new_id = row[ID_COLUMN[call.op]]
     if call.op == "release_reservation":
         if new_id != call.get("reservation_id"):
@@ -712,11 +928,28 @@ def describe_outcome(outcome):
 def check_balances(conn, model, users):
     with conn.cursor(row_factory=dict_row) as cur:
         for user in users:
-            got = cur.execute("SELECT user_id, balance, reserved, available FROM ducto.get_balance(%s)",
+            got = cur.execute("SELECT user_id, balance, reserved, available, allowance_remaining "
+                              "FROM ducto.get_balance(%s)",
                               [user]).fetchone()
             expected = model.expected_balance(user)
             if got != expected:
                 raise ductotest.Mismatch(f"get_balance({short(user)}): expected {expected}, got {got}")
+
+
+WATCHED_EVENTS = ("credits.low_balance", "credits.cap_reached")
+
+
+def check_events(conn, after_id, expected, counts):
+    """The low-balance and cap-reached events the step put in the outbox must be exactly the expected
+    ones (type, user, balance_after, data); returns the last event id seen."""
+    rows = conn.execute("SELECT id, type, user_id, balance_after, data::text FROM ducto.events "
+                        "WHERE id > %s AND type = ANY(%s) ORDER BY id", [after_id, list(WATCHED_EVENTS)]).fetchall()
+    got = [(t, u, b, json.loads(d, parse_float=Decimal, parse_int=Decimal)) for _, t, u, b, d in rows]
+    if got != expected:
+        raise ductotest.Mismatch(f"events: expected {expected}, got {got}")
+    for event in expected:
+        counts[(event[0], event[1])] += 1
+    return rows[-1][0] if rows else after_id
 
 
 def affected_users(call, model):
@@ -734,6 +967,11 @@ def final_checks(conn, model):
         if rows != model.ledger_rows[user]:
             raise ductotest.Mismatch(f"ducto.transactions({short(user)}) has {rows} rows, expected {model.ledger_rows[user]} "
                            "(one per grant, debit and refund; none for holds, rejections and replays)")
+    got = Counter({(t, u): n for t, u, n in conn.execute(
+        "SELECT type, user_id, count(*) FROM ducto.events WHERE type = ANY(%s) GROUP BY 1, 2",
+        [list(WATCHED_EVENTS)]).fetchall()})
+    if got != model.event_counts:
+        raise ductotest.Mismatch(f"events per user: expected {dict(model.event_counts)}, got {dict(got)}")
     problems = conn.execute("SELECT user_id, problem FROM ducto.verify()").fetchall()
     if problems:
         raise ductotest.Mismatch(f"ducto.verify() reports {len(problems)} problems, first: {problems[:3]}")
@@ -747,14 +985,18 @@ def run(seed, operations):
     generator = Generator(rng, model)
     seen_ids = set()
     tally = Counter()
+    last_event = 0
     for step in range(1, operations + 1):
         kind, call = generator.next_call()
         try:
             outcome = model.predict(call)
             result = execute(conn, call)
             row = compare(call, outcome, result, seen_ids)
+            model.events = []
             if row is not None:
                 outcome.apply(row)
+            expected_events = model.events if row is not None else getattr(outcome, "events", [])
+            last_event = check_events(conn, last_event, expected_events, model.event_counts)
             users = USERS if step % 50 == 0 else affected_users(call, model)
             check_balances(conn, model, users)
         except ductotest.Mismatch as mismatch:
@@ -768,8 +1010,11 @@ def run(seed, operations):
     conn.close()
     ductotest.drop_database(DATABASE)
     summary = ", ".join(f"{name} {count}" for name, count in sorted(tally.items()))
+    events = ", ".join(f"{kind} {sum(n for (t, _), n in model.event_counts.items() if t == kind)}"
+                       for kind in WATCHED_EVENTS)
+    allowance = sum(model.allowance_used.values(), ZERO)
     print(f"ledger model test: seed {seed}, {operations} operations, all results and balances as modelled "
-          f"({summary}); verify() clean")
+          f"({summary}); events as modelled: {events}; allowance used {allowance}; verify() clean")
 
 
 def label(outcome):
@@ -780,7 +1025,18 @@ def label(outcome):
     return "replayed" if isinstance(outcome, Replay) else "succeeded"
 
 
+def wait_past_midnight():
+    """The caps' daily window and the allowance's month must hold the whole run."""
+    now = dt.datetime.now(dt.timezone.utc)
+    midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if midnight - now < dt.timedelta(minutes=2):
+        wait = (midnight - now).total_seconds() + 5
+        print(f"ledger model test: {wait:.0f} s to midnight UTC; sleeping past it (daily and monthly windows)")
+        time.sleep(wait)
+
+
 def main():
+    wait_past_midnight()
     seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("DUCTO_MODEL_SEED", DEFAULT_SEED))
     operations = int(os.environ.get("DUCTO_MODEL_OPS", DEFAULT_OPS))
     with localcontext() as context:
