@@ -1,6 +1,7 @@
 -- scripts/demo.sql: what scripts/demo.sh shows once the extension is installed (run by psql in a
 -- fresh database where CREATE EXTENSION ducto has been done).
--- Placeholder to be completed by the lead: publish a pricing config, then price a few usage records.
+-- It publishes a pricing config and prints the breakdown of a few usage records; scripts/demo.sh then
+-- runs the events tutorial (examples/events_tutorial.py) for the ledger and its events.
 \pset footer off
 
 SELECT ducto.set_pricing($${
