@@ -159,6 +159,11 @@ std::int64_t ack(Datum consumer, std::int64_t up_to) noexcept {
       "SELECT c.acked_xid, c.acked_id, c.delivered_xid, c.delivered_id FROM ducto.event_consumers AS c "
       "WHERE c.consumer = $1 FOR UPDATE",
       {TEXTOID});
+  // An event being acknowledged lies between the consumer's acked and delivered positions, so the
+  // (xid, id) index finds it by that xid range (the outbox has no index on id alone). Only when it is not
+  // there does the second lookup (a scan: the error path) tell "not delivered yet" from "does not exist".
+  static SavedPlan delivered_xid("SELECT e.xid FROM ducto.events AS e WHERE e.xid >= $2 AND e.xid <= $3 AND e.id = $1",
+                                 {INT8OID, XID8OID, XID8OID});
   static SavedPlan event_xid("SELECT e.xid FROM ducto.events AS e WHERE e.id = $1", {INT8OID});
   static SavedPlan count_between(
       "SELECT count(*) FROM ducto.events AS e "
@@ -182,8 +187,10 @@ std::int64_t ack(Datum consumer, std::int64_t up_to) noexcept {
   if (up_to != acked.id) {
     Position target{delivered.xid, up_to};
     if (up_to != delivered.id) {
+      Datum window[] = {Int64GetDatum(up_to), acked.xid, delivered.xid};
       Datum id[] = {Int64GetDatum(up_to)};
-      if (spi_run(event_xid, id, nullptr, false, 1) == 0) {
+      if (spi_run(delivered_xid, window, nullptr, false, 1) == 0 &&
+          spi_run(event_xid, id, nullptr, false, 1) == 0) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("event %lld does not exist", static_cast<long long>(up_to))));
       }
