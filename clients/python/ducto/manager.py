@@ -33,8 +33,16 @@ def _row_to(cls, row: Mapping[str, Any]):
     return cls(**{f.name: row.get(f.name) for f in fields(cls)})
 
 
+class _Result:
+    """What the result types share: ``error`` is None on success (business rejections set it)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class CreditResult:
+class CreditResult(_Result):
     """``ducto.credit_result``: add_credits, deduct_credits."""
 
     transaction_id: Optional[UUID]
@@ -44,13 +52,9 @@ class CreditResult:
     idempotent: Optional[bool]
     error: Optional[str]
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 @dataclass(frozen=True)
-class ReservationResult:
+class ReservationResult(_Result):
     """``ducto.reservation_result``: reserve_credits, release_reservation."""
 
     reservation_id: Optional[UUID]
@@ -61,13 +65,9 @@ class ReservationResult:
     idempotent: Optional[bool]
     error: Optional[str]
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 @dataclass(frozen=True)
-class RefundResult:
+class RefundResult(_Result):
     """``ducto.refund_result``: refund_credits."""
 
     refund_transaction_id: Optional[UUID]
@@ -78,13 +78,9 @@ class RefundResult:
     idempotent: Optional[bool]
     error: Optional[str]
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 @dataclass(frozen=True)
-class ChargeResult:
+class ChargeResult(_Result):
     """``ducto.charge_result``: charge. ``breakdown`` is the priced usage, amounts as Decimal."""
 
     transaction_id: Optional[UUID]
@@ -94,10 +90,7 @@ class ChargeResult:
     breakdown: Optional[dict]
     idempotent: Optional[bool]
     error: Optional[str]
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+    allowance_used: Optional[Decimal] = None  # what the plan's monthly free allowance covered (NULL when refused)
 
 
 @dataclass(frozen=True)
@@ -108,6 +101,7 @@ class Balance:
     balance: Decimal
     reserved: Decimal
     available: Decimal
+    allowance_remaining: Decimal = Decimal("0.000000")  # the plan's free allowance left this month (0 without a plan)
 
 
 def _amount(value: Optional[Amount], name: str) -> Optional[Decimal]:
