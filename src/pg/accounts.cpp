@@ -12,13 +12,14 @@
 #include "pg/bridge.h"
 #include "pg/convert.h"
 #include "pg/events.h"
+#include "pg/direct_rows.h"
 
 namespace ducto::pg {
 
 namespace {
 
 // C zone. The account in row `row` of the last SPI result, whose first eight columns are
-// id, balance, reserved, debt, next_expiry_at, last_entry_id, kind = 'team', policies.
+// id, balance, reserved, debt, next_expiry_at, last_entry_id, kind = 'team', policies, ctid.
 Account account_at(std::uint64_t row) noexcept {
   Account account;
   bool is_null = false;
@@ -32,6 +33,7 @@ Account account_at(std::uint64_t row) noexcept {
   if (!is_null) account.last_entry_id = uuid_of(last_entry);
   account.team = DatumGetBool(spi_value(row, 7, &is_null));
   account.policies = DatumGetBool(spi_value(row, 8, &is_null));
+  account.row = row_id_of_datum(spi_value(row, 9, &is_null));
   return account;
 }
 
@@ -52,19 +54,34 @@ std::optional<Account> account_query(SavedPlan& plan, std::string_view user_id, 
   return account;
 }
 
-SavedPlan lock_by_user(
-    "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies FROM ducto.accounts AS a "
-    "WHERE a.user_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-    {TEXTOID});
-
 }  // namespace
 
-std::optional<Account> lock_account(std::string_view user_id) { return account_query(lock_by_user, user_id, false); }
+std::optional<Account> lock_account(std::string_view user_id) {
+  // The hot path's lock: SELECT ... FOR NO KEY UPDATE done without a statement (direct_rows.h).
+  static RowColumns columns{"id", "balance", "reserved", "debt", "next_expiry_at", "last_entry_id", "kind", "policies"};
+  Account account;
+  const bool found = pg_call([&]() noexcept {
+    return lock_row_by_text_key(ducto_relation("accounts"), ducto_relation("accounts_user_id_key"), text_datum(user_id),
+                                columns, [&](const ScannedRow& row) noexcept {
+                                  account.id = DatumGetInt64(row.values[0]);
+                                  account.balance = DatumGetInt64(row.values[1]);
+                                  account.reserved = DatumGetInt64(row.values[2]);
+                                  account.debt = DatumGetInt64(row.values[3]);
+                                  if (!row.nulls[4]) account.next_expiry_at = DatumGetTimestampTz(row.values[4]);
+                                  if (!row.nulls[5]) account.last_entry_id = uuid_of(row.values[5]);
+                                  account.team = view_of(DatumGetTextPP(row.values[6])) == "team";
+                                  account.policies = DatumGetBool(row.values[7]);
+                                  account.row = row.row;
+                                });
+  });
+  if (!found) return std::nullopt;
+  return account;
+}
 
 Account lock_or_create_account(std::string_view user_id) {
   static SavedPlan create(
       "INSERT INTO ducto.accounts AS a (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING "
-      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies",
+      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid",
       {TEXTOID});
   if (std::optional<Account> account = lock_account(user_id)) return *account;
   // A row this transaction inserted is as good as locked. When a concurrent transaction inserted it
@@ -76,7 +93,7 @@ Account lock_or_create_account(std::string_view user_id) {
 
 std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id) {
   static SavedPlan lock_by_id(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.user_id "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid, a.user_id "
       "FROM ducto.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
       {INT8OID});
   Account account;
@@ -84,7 +101,7 @@ std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id)
   if (!found) return std::nullopt;
   const text* name = pg_call([]() noexcept {
     bool is_null = false;
-    return DatumGetTextPP(spi_value(0, 9, &is_null));
+    return DatumGetTextPP(spi_value(0, 10, &is_null));
   });
   user_id.assign(view_of(name));
   return account;
@@ -92,7 +109,7 @@ std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id)
 
 std::optional<Account> read_account(std::string_view user_id) {
   static SavedPlan read(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies FROM ducto.accounts AS a "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid FROM ducto.accounts AS a "
       "WHERE a.user_id OPERATOR(pg_catalog.=) $1",
       {TEXTOID});
   return account_query(read, user_id, true);
@@ -121,7 +138,7 @@ void emit_failure(const char* type, std::string_view user_id, TimestampTz at, le
 
 std::vector<std::pair<Account, std::string>> lock_due_accounts(TimestampTz now, std::int64_t limit) {
   static SavedPlan due(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.user_id "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid, a.user_id "
       "FROM ducto.accounts AS a WHERE a.next_expiry_at OPERATOR(pg_catalog.<=) $1 "
       "ORDER BY a.next_expiry_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
       {TIMESTAMPTZOID, INT8OID});
@@ -134,7 +151,7 @@ std::vector<std::pair<Account, std::string>> lock_due_accounts(TimestampTz now, 
     const text* user_id = pg_call([&]() noexcept {
       accounts[row].first = account_at(row);
       bool is_null = false;
-      return DatumGetTextPP(spi_value(row, 9, &is_null));
+      return DatumGetTextPP(spi_value(row, 10, &is_null));
     });
     accounts[row].second.assign(view_of(user_id));
   }
@@ -182,17 +199,9 @@ void Operation::append(const Uuid& id, const Entry& entry) {
 }
 
 void Operation::append_last(const Uuid& id, const Entry& entry, std::span<const ledger::Lot> changed_lots) {
-  const bool one_statement = changed_lots.size() <= 1 && account_.next_expiry_at == saved_.next_expiry_at &&
-                             account_.last_entry_id == id;
-  if (!one_statement) {
-    write_lots(changed_lots);
-    append(id, entry);
-    save();
-    return;
-  }
-  const ledger::Lot* lot = changed_lots.empty() ? nullptr : &changed_lots.front();
-  write_last_entry(id, previous_entry_id_, account_, now_, entry, lot);
-  saved_ = account_;
+  write_lots(changed_lots);
+  append(id, entry);
+  save();
 }
 
 void Operation::post_expiries(std::span<const ledger::Part> expired) {
@@ -219,29 +228,18 @@ void Operation::emit(const char* type, std::optional<Micros> amount, std::option
 }
 
 void Operation::save() {
-  // Two statements so the common one leaves next_expiry_at (an indexed column) alone: the update can
-  // then be HOT.
-  static SavedPlan save_money(
-      "UPDATE ducto.accounts AS a SET balance = $2, reserved = $3, debt = $4, last_entry_id = $5 "
-      "WHERE a.id OPERATOR(pg_catalog.=) $1",
-      {INT8OID, INT8OID, INT8OID, INT8OID, UUIDOID});
-  static SavedPlan save_all(
-      "UPDATE ducto.accounts AS a SET balance = $2, reserved = $3, debt = $4, last_entry_id = $5, "
-      "next_expiry_at = $6 WHERE a.id OPERATOR(pg_catalog.=) $1",
-      {INT8OID, INT8OID, INT8OID, INT8OID, UUIDOID, TIMESTAMPTZOID});
+  static RowColumns columns{"balance", "reserved", "debt", "last_entry_id", "next_expiry_at"};
   if (account_ == saved_) return;
   const Account& account = account_;
-  const bool expiry_changed = account.next_expiry_at != saved_.next_expiry_at;
-  pg_call([&]() noexcept {
-    Datum values[] = {Int64GetDatum(account.id),
-                      Int64GetDatum(account.balance),
-                      Int64GetDatum(account.reserved),
-                      Int64GetDatum(account.debt),
-                      account.last_entry_id ? uuid_datum(*account.last_entry_id) : Datum(0),
-                      TimestampTzGetDatum(account.next_expiry_at.value_or(0))};
-    const char nulls[] = {' ', ' ', ' ', ' ', account.last_entry_id ? ' ' : 'n',
-                          account.next_expiry_at ? ' ' : 'n', '\0'};
-    spi_run(expiry_changed ? save_all : save_money, values, nulls, false, 0);
+  // Written without a statement (direct_rows.h); next_expiry_at (indexed) usually keeps its value, so
+  // the update is HOT.
+  account_.row = pg_call([&]() noexcept {
+    const Datum values[] = {Int64GetDatum(account.balance), Int64GetDatum(account.reserved),
+                            Int64GetDatum(account.debt),
+                            account.last_entry_id ? uuid_datum(*account.last_entry_id) : Datum(0),
+                            TimestampTzGetDatum(account.next_expiry_at.value_or(0))};
+    const bool nulls[] = {false, false, false, !account.last_entry_id, !account.next_expiry_at};
+    return update_row(ducto_relation("accounts"), account.row, account.id, columns, values, nulls);
   });
   saved_ = account_;
 }

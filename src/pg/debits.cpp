@@ -3,10 +3,10 @@
 // the plan's rate overrides and free allowance, spend caps, member caps and low-balance alerts.
 //
 // charge is the hot path (design.md, The hot path): the usage is priced and its jsonb built before the
-// account lock; under the lock it costs one account SELECT, one lots SELECT, one statement writing the
-// account, the lot (when one lot covers it) and the ledger entry, and one event INSERT: one SPI
-// connection, saved plans only. An account without policies (accounts.policies false) adds no
-// statement; one with a plan or caps reads and writes its policy rows too.
+// account lock; under the lock it locks the account row, reads the lots it needs, and writes the lot,
+// the ledger entry, the account and the event, all without a SQL statement (direct_rows.h). An account
+// without policies (accounts.policies false) adds nothing; one with a plan or caps reads and writes its
+// policy rows too (saved SPI plans).
 #include "pg/pg_headers.h"
 
 #include <optional>

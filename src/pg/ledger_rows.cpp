@@ -10,18 +10,19 @@
 
 #include "pg/bridge.h"
 #include "pg/convert.h"
+#include "pg/direct_rows.h"
 
 namespace ducto::pg {
 
 namespace {
 
-// C zone. Datums for optional values: (value, 'n' or ' ').
+// C zone. The Datum of an optional text (0 when absent: its null flag says so).
 Datum optional_text(const std::optional<std::string_view>& value) noexcept {
   return value ? text_datum(*value) : Datum(0);
 }
 char null_flag(bool present) noexcept { return present ? ' ' : 'n'; }
 
-// C zone. The lot in row `row` of the last SPI result: id, remaining, earmarked, expires_at.
+// C zone. The lot in row `row` of the last SPI result: id, remaining, earmarked, expires_at, ctid.
 ledger::Lot lot_at(std::uint64_t row) noexcept {
   ledger::Lot lot;
   bool is_null = false;
@@ -30,6 +31,7 @@ ledger::Lot lot_at(std::uint64_t row) noexcept {
   lot.earmarked = DatumGetInt64(spi_value(row, 3, &is_null));
   const Datum expires_at = spi_value(row, 4, &is_null);
   if (!is_null) lot.expires_at = DatumGetTimestampTz(expires_at);
+  lot.row = row_id_of_datum(spi_value(row, 5, &is_null));
   return lot;
 }
 
@@ -58,24 +60,12 @@ std::string_view text_at(std::uint64_t row, int column) noexcept {
 
 namespace {
 
-// The ledger's columns, $1 to $23, as both entry writes bind them.
-constexpr int kEntryParams = 23;
-constexpr std::string_view kEntryInsert =
-    "INSERT INTO ducto.ledger (id, account_id, kind, amount, balance_after, created_at, allocations, "
-    "reservation_id, original_id, lot_id, source, reason, operation_type, model, metrics, breakdown, "
-    "config_version, idempotency_key, request_digest, metadata, allowance_used, member_user_id, prev_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+constexpr int kEntryColumns = 23;
 
-// Statement texts live as long as their saved plans: built once, plain heap memory.
-const char* statement(std::string_view prefix) {
-  static std::deque<std::string> texts;
-  return texts.emplace_back(std::string(prefix) + std::string(kEntryInsert)).c_str();
-}
-
-// C zone. The first kEntryParams values and null flags of an entry write.
+// C zone. The values and null flags of an entry's columns, in the order insert_entry names them.
 void entry_values(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64_t account_id, Micros balance_after,
-                  TimestampTz created_at, const Entry& entry, Jsonb* metadata, Datum* values, char* nulls) noexcept {
-  const Datum row[kEntryParams] = {
+                  TimestampTz created_at, const Entry& entry, Jsonb* metadata, Datum* values, bool* nulls) noexcept {
+  const Datum row[kEntryColumns] = {
       uuid_datum(id),
       Int64GetDatum(account_id),
       text_datum(ledger::name_of(entry.kind)),
@@ -100,82 +90,48 @@ void entry_values(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64
       optional_text(entry.member_user_id),
       prev_id ? uuid_datum(*prev_id) : Datum(0),
   };
-  const char flags[kEntryParams] = {' ',
-                                    ' ',
-                                    ' ',
-                                    ' ',
-                                    ' ',
-                                    ' ',
-                                    ' ',
-                                    null_flag(entry.reservation_id.has_value()),
-                                    null_flag(entry.original_id.has_value()),
-                                    null_flag(entry.lot_id.has_value()),
-                                    null_flag(entry.source.has_value()),
-                                    null_flag(entry.reason.has_value()),
-                                    null_flag(entry.operation_type.has_value()),
-                                    null_flag(entry.model.has_value()),
-                                    null_flag(entry.metrics != nullptr),
-                                    null_flag(entry.breakdown != nullptr),
-                                    null_flag(entry.config_version.has_value()),
-                                    null_flag(entry.idempotency_key.has_value()),
-                                    null_flag(entry.digest.has_value()),
-                                    ' ',
-                                    null_flag(entry.allowance_used.has_value()),
-                                    null_flag(entry.member_user_id.has_value()),
-                                    null_flag(prev_id.has_value())};
+  const bool absent[kEntryColumns] = {false,
+                                      false,
+                                      false,
+                                      false,
+                                      false,
+                                      false,
+                                      false,
+                                      !entry.reservation_id,
+                                      !entry.original_id,
+                                      !entry.lot_id,
+                                      !entry.source,
+                                      !entry.reason,
+                                      !entry.operation_type,
+                                      !entry.model,
+                                      entry.metrics == nullptr,
+                                      entry.breakdown == nullptr,
+                                      !entry.config_version,
+                                      !entry.idempotency_key,
+                                      !entry.digest,
+                                      false,
+                                      !entry.allowance_used,
+                                      !entry.member_user_id,
+                                      !prev_id};
   std::memcpy(values, row, sizeof row);
-  std::memcpy(nulls, flags, sizeof flags);
+  std::memcpy(nulls, absent, sizeof absent);
 }
 
 }  // namespace
 
 void insert_entry(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64_t account_id, Micros balance_after,
                   TimestampTz created_at, const Entry& entry) {
-  static SavedPlan insert(statement(""),
-                          {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID,
-                           INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID,
-                           JSONBOID, INT8OID, TEXTOID, UUIDOID});
+  static RowColumns columns{"id",           "account_id",     "kind",            "amount",         "balance_after",
+                            "created_at",   "allocations",    "reservation_id",  "original_id",    "lot_id",
+                            "source",       "reason",         "operation_type",  "model",          "metrics",
+                            "breakdown",    "config_version", "idempotency_key", "request_digest", "metadata",
+                            "allowance_used", "member_user_id", "prev_id"};
   Jsonb* metadata = entry.metadata != nullptr ? entry.metadata : pg_call(empty_object);
   pg_call([&]() noexcept {
-    Datum values[kEntryParams];
-    char nulls[kEntryParams + 1] = {};
+    Datum values[kEntryColumns];
+    bool nulls[kEntryColumns];
     entry_values(id, prev_id, account_id, balance_after, created_at, entry, metadata, values, nulls);
-    spi_run(insert, values, nulls, false, 0);
-  });
-}
-
-void write_last_entry(const Uuid& id, const std::optional<Uuid>& prev_id, const Account& account,
-                      TimestampTz created_at, const Entry& entry, const ledger::Lot* lot) {
-  // The new entry is the account's latest: last_entry_id is $1, balance is its balance_after ($5).
-  static SavedPlan with_lot(
-      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $24, debt = $25, "
-                "last_entry_id = $1 WHERE a.id OPERATOR(pg_catalog.=) $2), "
-                "lot AS (UPDATE ducto.lots AS l SET remaining = $27, earmarked = $28 "
-                "WHERE l.id OPERATOR(pg_catalog.=) $26) "),
-      {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, UUIDOID,
-       INT8OID, INT8OID, INT8OID, INT8OID, INT8OID});
-  static SavedPlan without_lot(
-      statement("WITH account AS (UPDATE ducto.accounts AS a SET balance = $5, reserved = $24, debt = $25, "
-                "last_entry_id = $1 WHERE a.id OPERATOR(pg_catalog.=) $2) "),
-      {UUIDOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8ARRAYOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-       TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, TEXTOID, UUIDOID,
-       INT8OID, INT8OID});
-  Jsonb* metadata = entry.metadata != nullptr ? entry.metadata : pg_call(empty_object);
-  pg_call([&]() noexcept {
-    constexpr int kParams = kEntryParams + 5;
-    Datum values[kParams];
-    char nulls[kParams + 1] = {};
-    entry_values(id, prev_id, account.id, account.balance, created_at, entry, metadata, values, nulls);
-    values[kEntryParams] = Int64GetDatum(account.reserved);
-    values[kEntryParams + 1] = Int64GetDatum(account.debt);
-    if (lot != nullptr) {
-      values[kEntryParams + 2] = Int64GetDatum(lot->id);
-      values[kEntryParams + 3] = Int64GetDatum(lot->remaining);
-      values[kEntryParams + 4] = Int64GetDatum(lot->earmarked);
-    }
-    std::memset(nulls + kEntryParams, ' ', 5);
-    spi_run(lot != nullptr ? with_lot : without_lot, values, nulls, false, 0);
+    insert_row(ducto_relation("ledger"), columns, values, nulls);
   });
 }
 
@@ -224,27 +180,43 @@ Micros refunded_so_far(const Uuid& original_id) {
 // ---- lots --------------------------------------------------------------------------------------------
 
 std::vector<ledger::Lot> usable_lots(std::int64_t account_id, TimestampTz now, Micros needed) {
-  static SavedPlan usable(
-      "SELECT l.id, l.remaining, l.earmarked, l.expires_at FROM ducto.lots AS l "
-      "WHERE l.account_id OPERATOR(pg_catalog.=) $1 AND l.remaining OPERATOR(pg_catalog.>) l.earmarked "
-      "AND (l.expires_at IS NULL OR l.expires_at OPERATOR(pg_catalog.>) $2) "
-      "ORDER BY l.expires_at, l.created_at, l.id",
-      {INT8OID, TIMESTAMPTZOID});
-  // Most debits are covered by the first lot or two: read a few, and all of them only when those fall
-  // short (an account that gathered many small lots).
-  constexpr long kFirstBatch = 16;
-  Datum values[] = {Int64GetDatum(account_id), TimestampTzGetDatum(now)};
-  std::vector<ledger::Lot> lots = lot_query(usable, values, kFirstBatch);
-  if (lots.size() < static_cast<std::size_t>(kFirstBatch)) return lots;
-  Micros free = 0;
-  for (const ledger::Lot& lot : lots) free = ledger::checked_add(free, lot.free());
-  if (free >= needed) return lots;
-  return lot_query(usable, values, 0);
+  static RowColumns columns{"id", "remaining", "earmarked", "expires_at"};
+  // The lots found, in palloc'd memory: the C zone below holds no std::vector.
+  struct Found {
+    ledger::Lot* lots;
+    int count;
+    int capacity;
+  } found{nullptr, 0, 0};
+  pg_call([&]() noexcept {
+    Micros free = 0;
+    // lots_consumption's order is the consumption order: read the account's lots through it until they
+    // cover `needed` (usually the first one does), passing over expired and fully used ones.
+    scan_by_bigint_key(ducto_relation("lots"), ducto_relation("lots_consumption"), account_id, columns,
+                       [&](const ScannedRow& row) noexcept {
+                         ledger::Lot lot;
+                         lot.id = DatumGetInt64(row.values[0]);
+                         lot.remaining = DatumGetInt64(row.values[1]);
+                         lot.earmarked = DatumGetInt64(row.values[2]);
+                         if (!row.nulls[3]) lot.expires_at = DatumGetTimestampTz(row.values[3]);
+                         lot.row = row.row;
+                         if (lot.free() <= 0 || lot.expired_at(now)) return true;
+                         if (found.count == found.capacity) {
+                           found.capacity = found.capacity == 0 ? 4 : found.capacity * 2;
+                           const std::size_t bytes = sizeof(ledger::Lot) * static_cast<std::size_t>(found.capacity);
+                           found.lots = static_cast<ledger::Lot*>(found.lots == nullptr ? palloc(bytes)
+                                                                                         : repalloc(found.lots, bytes));
+                         }
+                         std::memcpy(static_cast<void*>(&found.lots[found.count++]), &lot, sizeof lot);
+                         if (__builtin_add_overflow(free, lot.free(), &free)) free = INT64_MAX;
+                         return free < needed;
+                       });
+  });
+  return std::vector<ledger::Lot>(found.lots, found.lots + found.count);
 }
 
 std::vector<ledger::Lot> lots_by_id(std::span<const std::int64_t> ids, bool read_only) {
   static SavedPlan by_id(
-      "SELECT l.id, l.remaining, l.earmarked, l.expires_at FROM ducto.lots AS l "
+      "SELECT l.id, l.remaining, l.earmarked, l.expires_at, l.ctid FROM ducto.lots AS l "
       "WHERE l.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY l.expires_at, l.created_at, l.id",
       {INT8ARRAYOID});
   if (ids.empty()) return {};
@@ -260,7 +232,7 @@ std::vector<ledger::Lot> lots_by_id(std::span<const std::int64_t> ids, bool read
 
 std::vector<ledger::Lot> expired_lots(std::int64_t account_id, TimestampTz now, bool read_only) {
   static SavedPlan expired(
-      "SELECT l.id, l.remaining, l.earmarked, l.expires_at FROM ducto.lots AS l "
+      "SELECT l.id, l.remaining, l.earmarked, l.expires_at, l.ctid FROM ducto.lots AS l "
       "WHERE l.account_id OPERATOR(pg_catalog.=) $1 AND l.expires_at OPERATOR(pg_catalog.<=) $2 "
       "AND l.remaining OPERATOR(pg_catalog.>) l.earmarked ORDER BY l.expires_at, l.created_at, l.id",
       {INT8OID, TIMESTAMPTZOID});
@@ -269,13 +241,11 @@ std::vector<ledger::Lot> expired_lots(std::int64_t account_id, TimestampTz now, 
 }
 
 void write_lots(std::span<const ledger::Lot> lots) {
-  static SavedPlan write(
-      "UPDATE ducto.lots AS l SET remaining = $2, earmarked = $3 WHERE l.id OPERATOR(pg_catalog.=) $1",
-      {INT8OID, INT8OID, INT8OID});
+  static RowColumns columns{"remaining", "earmarked"};
   for (const ledger::Lot& lot : lots) {
     pg_call([&]() noexcept {
-      Datum values[] = {Int64GetDatum(lot.id), Int64GetDatum(lot.remaining), Int64GetDatum(lot.earmarked)};
-      spi_run(write, values, nullptr, false, 0);
+      const Datum values[] = {Int64GetDatum(lot.remaining), Int64GetDatum(lot.earmarked)};
+      update_row(ducto_relation("lots"), lot.row, lot.id, columns, values, nullptr);
     });
   }
 }

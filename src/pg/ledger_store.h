@@ -1,6 +1,8 @@
 // src/pg/ledger_store.h: the ledger's rows (accounts, lots, ledger entries, holds) as the credit
-// operations read and write them through SPI, and the Operation that ties one call to one locked account
-// (lazy expiry, entry ids, events, the final account write). Storage: sql/ducto--1.0.sql, "ledger".
+// operations read and write them, and the Operation that ties one call to one locked account (lazy
+// expiry, entry ids, events, the final account write). Storage: sql/ducto--1.0.sql, "ledger".
+// Reads go through SPI statements; the rows every debit writes (ledger entries, lots, the account) and
+// the lots it reads go through direct_rows.h, which skips a statement's set-up cost.
 //
 // Every function here runs inside an open Session (ledger_common.h). Reads that decide a write use a
 // fresh snapshot (read_only = false): under READ COMMITTED they see what the previous holder of the
@@ -19,6 +21,7 @@
 #include "core/ledger/lots.h"
 #include "core/ledger/rules.h"
 #include "pg/ledger_common.h"
+#include "pg/direct_rows.h"
 
 namespace ducto::pg {
 
@@ -35,6 +38,7 @@ struct Account {
   std::optional<Uuid> last_entry_id;          // the newest ledger entry: new ones sort after it
   bool team = false;      // kind 'team': only add_credits, refunds and charge_team touch it
   bool policies = false;  // has a plan, own thresholds or caps (policies.h); never written by save()
+  RowId row = 0;          // the address of the version this operation holds (direct_rows.h)
   friend bool operator==(const Account&, const Account&) = default;
 };
 
@@ -73,10 +77,6 @@ struct Entry {
 // spend windows walk back along through the primary key instead of an index on account_id.
 void insert_entry(const Uuid& id, const std::optional<Uuid>& prev_id, std::int64_t account_id, Micros balance_after,
                   TimestampTz created_at, const Entry& entry);
-// The hot path's one write: the entry, the account's money columns (balance = the entry's balance_after,
-// last_entry_id = the entry) and at most one lot, in a single statement.
-void write_last_entry(const Uuid& id, const std::optional<Uuid>& prev_id, const Account& account,
-                      TimestampTz created_at, const Entry& entry, const ledger::Lot* lot);
 
 // A ledger entry as a refund reads it.
 struct StoredEntry {
@@ -188,8 +188,7 @@ class Operation {
   Uuid next_entry_id();
   // Inserts an entry with the account's current balance as balance_after.
   void append(const Uuid& id, const Entry& entry);
-  // The operation's last write: the entry (see append), the lots that changed and the account row,
-  // in one statement when at most one lot changed and next_expiry_at did not (charges, direct debits).
+  // The operation's last write: the lots that changed, the entry (see append) and the account row.
   void append_last(const Uuid& id, const Entry& entry, std::span<const ledger::Lot> changed_lots);
   // One expiry entry (and credits.expired event) per part; the balance drops by each.
   void post_expiries(std::span<const ledger::Part> expired);

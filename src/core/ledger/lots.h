@@ -34,6 +34,7 @@ struct Lot {
   Micros remaining = 0;  // credit still in the lot, earmarked part included
   Micros earmarked = 0;  // held by active holds
   std::optional<std::int64_t> expires_at;  // a Postgres timestamp; nullopt: never expires
+  std::uint64_t row = 0;  // where the glue read the lot's row (opaque here; 0: unknown)
   Micros free() const { return remaining - earmarked; }
   // Usable while now < expires_at.
   bool expired_at(std::int64_t now) const { return expires_at && *expires_at <= now; }
