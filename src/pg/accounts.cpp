@@ -1,9 +1,12 @@
 // src/pg/accounts.cpp: finding, creating and locking accounts, and the Operation of one call on one
 // locked account: lazy expiry, ledger entry ids, events and the final account write (see ledger_store.h).
 //
-// An operation locks only its own account row (SELECT ... FOR NO KEY UPDATE: the later UPDATE changes
-// no key), so two users never wait on each other and nothing global is written. Under READ COMMITTED a
-// waiter gets the row as its previous holder committed it, and never a serialization failure.
+// An operation locks only its own account row (FOR NO KEY UPDATE: the later update changes no key), so
+// two users never wait on each other and nothing global is written. Under READ COMMITTED a waiter gets
+// the row as its previous holder committed it, and never a serialization failure; under REPEATABLE READ
+// a row changed since the snapshot is a serialization failure (40001). lock_account (the hot path) locks
+// and saves the row through direct_rows.h; the other lookups are saved SPI plans that return the row's
+// address (ctid) for save().
 #include "pg/ledger_store.h"
 
 #include <algorithm>

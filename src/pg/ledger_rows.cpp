@@ -1,11 +1,12 @@
 // src/pg/ledger_rows.cpp: lots, ledger entries and holds as the credit operations read and write them
-// (see ledger_store.h). Saved plans only; every object and operator is schema-qualified, so the caller's
-// search_path cannot redirect a statement (the plans are re-analysed under whatever path is current).
+// (see ledger_store.h). Ledger entries, lot updates and the debit's lots read go through direct_rows.h
+// (no statement); the rest are saved plans, in which every object and operator is schema-qualified, so
+// the caller's search_path cannot redirect a statement (the plans are re-analysed under whatever path
+// is current).
 #include "pg/ledger_store.h"
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <string>
 
 #include "pg/bridge.h"
