@@ -210,19 +210,13 @@ Datum deduct_credits(FunctionCallInfo fcinfo) {
     close_session(session);
     return credit_result(fcinfo, outcome);
   };
-  if (request.key) {
-    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, op.account().id, *request.key, *request.digest)) {
-      if (keyed->same_request) {
-        outcome.transaction_id = keyed->id;
-        outcome.amount = keyed->amount;
-        outcome.balance_after = keyed->balance_after;
-        outcome.idempotent = true;
-      } else {
-        refuse(ledger::Rejection::idempotency_conflict, op.account().balance);
-      }
-      return finish();
-    }
-  }
+  const auto replay = [&](const KeyedRow& row) {
+    outcome.transaction_id = row.id;
+    outcome.amount = row.amount;
+    outcome.balance_after = row.balance_after;
+    outcome.idempotent = true;
+  };
+  if (answered_by_key(session, op.account(), request.key, request.digest, replay, refuse)) return finish();
   const pricing::Config* config = active.config.get();
   AccountPolicies policies(op.account().id, op.account().policies, config, now);
   const Micros balance_before = op.account().balance;
@@ -355,21 +349,15 @@ Datum charge_account(FunctionCallInfo fcinfo, const ChargeRequest& request) {
     close_session(session);
     return charge_result(fcinfo, outcome);
   };
-  if (key) {
-    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, account.id, *key, *digest)) {
-      if (keyed->same_request) {
-        outcome.transaction_id = keyed->id;
-        outcome.amount = keyed->amount;
-        outcome.balance_after = keyed->balance_after;
-        outcome.breakdown = keyed->breakdown;
-        outcome.allowance_used = keyed->allowance_used;
-        outcome.idempotent = true;
-      } else {
-        refuse(ledger::Rejection::idempotency_conflict, account.balance);
-      }
-      return finish();
-    }
-  }
+  const auto replay = [&](const KeyedRow& row) {
+    outcome.transaction_id = row.id;
+    outcome.amount = row.amount;
+    outcome.balance_after = row.balance_after;
+    outcome.breakdown = row.breakdown;
+    outcome.allowance_used = row.allowance_used;
+    outcome.idempotent = true;
+  };
+  if (answered_by_key(session, account, key, digest, replay, refuse)) return finish();
   std::optional<Membership> membership;
   if (request.member) {
     membership = read_membership(account.id, *request.member, now);

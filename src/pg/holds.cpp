@@ -87,20 +87,14 @@ Datum reserve_credits(FunctionCallInfo fcinfo) {
     close_session(session);
     return reservation_result(fcinfo, outcome);
   };
-  if (key) {
-    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, account.id, *key, *digest)) {
-      if (keyed->same_request) {
-        outcome.reservation_id = keyed->id;
-        outcome.amount = keyed->amount;
-        outcome.available_after = keyed->balance_after;
-        outcome.expires_at = keyed->expires_at;
-        outcome.idempotent = true;
-      } else {
-        refuse(ledger::Rejection::idempotency_conflict, account.balance);
-      }
-      return finish();
-    }
-  }
+  const auto replay = [&](const KeyedRow& row) {
+    outcome.reservation_id = row.id;
+    outcome.amount = row.amount;
+    outcome.available_after = row.balance_after;
+    outcome.expires_at = row.expires_at;
+    outcome.idempotent = true;
+  };
+  if (answered_by_key(session, account, key, digest, replay, refuse)) return finish();
   if (!ledger::floor_allows(account.balance, account.reserved, amount, floor)) {
     refuse(ledger::Rejection::insufficient_credits, account.balance);
     return finish();

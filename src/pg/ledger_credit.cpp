@@ -59,21 +59,21 @@ Datum add_credits(FunctionCallInfo fcinfo) {
   op.expire_due();
   CreditOutcome outcome;
   outcome.user_id = user_id;
-  if (key) {
-    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, op.account().id, *key, *digest)) {
-      if (keyed->same_request) {
-        outcome.transaction_id = keyed->id;
-        outcome.amount = keyed->amount;
-        outcome.balance_after = keyed->balance_after;
-        outcome.idempotent = true;
-      } else {
-        outcome.amount = amount;
-        outcome.error = ledger::Rejection::idempotency_conflict;
-      }
-      op.save();
-      close_session(session);
-      return credit_result(fcinfo, outcome);
-    }
+  const auto replay = [&](const KeyedRow& row) {
+    outcome.transaction_id = row.id;
+    outcome.amount = row.amount;
+    outcome.balance_after = row.balance_after;
+    outcome.idempotent = true;
+  };
+  // A conflicting grant is refused without a failure event (credits.deduct_failed is for debits).
+  const auto refuse = [&](ledger::Rejection error, std::optional<Micros>) {
+    outcome.amount = amount;
+    outcome.error = error;
+  };
+  if (answered_by_key(session, op.account(), key, digest, replay, refuse)) {
+    op.save();
+    close_session(session);
+    return credit_result(fcinfo, outcome);
   }
 
   Account& account = op.account();

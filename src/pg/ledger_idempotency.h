@@ -37,4 +37,21 @@ struct KeyedRow {
 std::optional<KeyedRow> find_keyed_row(const Session& session, std::int64_t account_id, std::string_view key,
                                        const Digest& digest);
 
+// The idempotency check of every keyed call, under the account lock and before any other work: when
+// `key` is already bound in the account, the call is answered by that row: replay(const KeyedRow&) for
+// the same request, refuse(idempotency_conflict, balance) for another. Returns whether it was answered.
+template <class Replay, class Refuse>
+bool answered_by_key(const Session& session, const Account& account, std::optional<std::string_view> key,
+                     const std::optional<Digest>& digest, Replay&& replay, Refuse&& refuse) {
+  if (!key) return false;
+  const std::optional<KeyedRow> keyed = find_keyed_row(session, account.id, *key, *digest);
+  if (!keyed) return false;
+  if (keyed->same_request) {
+    replay(*keyed);
+  } else {
+    refuse(ledger::Rejection::idempotency_conflict, std::optional<Micros>(account.balance));
+  }
+  return true;
+}
+
 }  // namespace ducto::pg

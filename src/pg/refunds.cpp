@@ -82,20 +82,14 @@ Datum refund_credits(FunctionCallInfo fcinfo) {
     close_session(session);
     return refund_result(fcinfo, outcome);
   };
-  if (key) {
-    if (const std::optional<KeyedRow> keyed = find_keyed_row(session, account.id, *key, *digest)) {
-      if (keyed->same_request) {
-        outcome.refund_transaction_id = keyed->id;
-        outcome.original_transaction_id = keyed->original_id;
-        outcome.amount = keyed->amount;
-        outcome.balance_after = keyed->balance_after;
-        outcome.idempotent = true;
-      } else {
-        refuse(ledger::Rejection::idempotency_conflict, account.balance);
-      }
-      return finish();
-    }
-  }
+  const auto replay = [&](const KeyedRow& row) {
+    outcome.refund_transaction_id = row.id;
+    outcome.original_transaction_id = row.original_id;
+    outcome.amount = row.amount;
+    outcome.balance_after = row.balance_after;
+    outcome.idempotent = true;
+  };
+  if (answered_by_key(session, account, key, digest, replay, refuse)) return finish();
   // Read under the lock: concurrent refunds of the same debit wait for it.
   const Micros refunded = refunded_so_far(original_id);
   const std::variant<Micros, ledger::Rejection> decided =
