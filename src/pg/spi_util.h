@@ -23,7 +23,7 @@ namespace ducto::pg {
 // trivially destructible, so it can be a function-local or namespace static.
 class SavedPlan {
  public:
-  static constexpr std::size_t kMaxArgs = 32;  // the ledger's combined write binds 25 values
+  static constexpr std::size_t kMaxArgs = 32;  // more than any statement of the extension binds
   constexpr SavedPlan(const char* sql, std::initializer_list<Oid> arg_types) : sql_(sql) {
     for (Oid type : arg_types) arg_types_[arg_count_++] = type;
   }
