@@ -105,4 +105,25 @@ FROM ducto.events AS e;
 SELECT count(DISTINCT id) = count(*) AS ids_unique, max(id) = (SELECT last_value FROM ducto.events_id_seq) AS ids_from_sequence
 FROM ducto.events;
 
+-- ---- BEFORE row triggers --------------------------------------------------------------------------------
+
+-- They run too, and what they change is what is stored: one tags each new ledger entry's metadata;
+-- a BEFORE UPDATE trigger on accounts (which locks the row again) lets the update through.
+CREATE FUNCTION tag_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.metadata := NEW.metadata || '{"tagged": true}';
+  RETURN NEW;
+END $$;
+CREATE FUNCTION pass_account() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN NEW;
+END $$;
+CREATE TRIGGER tag BEFORE INSERT ON ducto.ledger FOR EACH ROW EXECUTE FUNCTION tag_entry();
+CREATE TRIGGER pass BEFORE UPDATE ON ducto.accounts FOR EACH ROW EXECUTE FUNCTION pass_account();
+SELECT amount, balance_after, error FROM ducto.charge('alice', '{"input_tokens": 2}', metadata => '{"job": 7}');
+SELECT kind, amount, metadata FROM ducto.transactions('alice', max_rows => 1);
+SELECT balance FROM ducto.get_balance('alice');
+DROP TRIGGER tag ON ducto.ledger;
+DROP TRIGGER pass ON ducto.accounts;
+
 SELECT count(*) AS problems FROM ducto.verify();

@@ -200,7 +200,8 @@ Write begin_write(Oid relation_id) noexcept {
   InitResultRelInfo(write.result, write.relation, 1, nullptr, 0);
   write.estate->es_opened_result_relations = lappend(write.estate->es_opened_result_relations, write.result);
   write.estate->es_output_cid = GetCurrentCommandId(true);
-  write.estate->es_snapshot = GetActiveSnapshot();
+  // Used only by BEFORE-trigger row locking; the statement's snapshot when there is one.
+  write.estate->es_snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
   ExecOpenIndices(write.result, false);
   AfterTriggerBeginQuery();
   return write;
