@@ -14,30 +14,39 @@
 #include "core/ledger/lots.h"
 #include "pg/bridge.h"
 #include "pg/convert.h"
-#include "pg/events.h"
 #include "pg/direct_rows.h"
+#include "pg/events.h"
 
 namespace ducto::pg {
 
 namespace {
 
-// C zone. The account in row `row` of the last SPI result, whose first eight columns are
-// id, balance, reserved, debt, next_expiry_at, last_entry_id, kind = 'team', policies, ctid.
-Account account_at(std::uint64_t row) noexcept {
+// The account columns every lookup reads, in this order (the SPI lookups select them, then a.ctid).
+RowColumns account_columns{"id", "balance", "reserved", "debt", "next_expiry_at", "last_entry_id", "kind", "policies"};
+constexpr int kAccountColumns = 8;
+
+// C zone. An account from the values of account_columns and the row's address.
+Account account_from(const Datum* values, const bool* nulls, RowId row) noexcept {
   Account account;
-  bool is_null = false;
-  account.id = DatumGetInt64(spi_value(row, 1, &is_null));
-  account.balance = DatumGetInt64(spi_value(row, 2, &is_null));
-  account.reserved = DatumGetInt64(spi_value(row, 3, &is_null));
-  account.debt = DatumGetInt64(spi_value(row, 4, &is_null));
-  const Datum next_expiry = spi_value(row, 5, &is_null);
-  if (!is_null) account.next_expiry_at = DatumGetTimestampTz(next_expiry);
-  const Datum last_entry = spi_value(row, 6, &is_null);
-  if (!is_null) account.last_entry_id = uuid_of(last_entry);
-  account.team = DatumGetBool(spi_value(row, 7, &is_null));
-  account.policies = DatumGetBool(spi_value(row, 8, &is_null));
-  account.row = row_id_of_datum(spi_value(row, 9, &is_null));
+  account.id = DatumGetInt64(values[0]);
+  account.balance = DatumGetInt64(values[1]);
+  account.reserved = DatumGetInt64(values[2]);
+  account.debt = DatumGetInt64(values[3]);
+  if (!nulls[4]) account.next_expiry_at = DatumGetTimestampTz(values[4]);
+  if (!nulls[5]) account.last_entry_id = uuid_of(values[5]);
+  account.team = view_of(DatumGetTextPP(values[6])) == "team";
+  account.policies = DatumGetBool(values[7]);
+  account.row = row;
   return account;
+}
+
+// C zone. The account in row `row` of the last SPI result: account_columns, then ctid.
+Account account_at(std::uint64_t row) noexcept {
+  Datum values[kAccountColumns];
+  bool nulls[kAccountColumns];
+  for (int column = 0; column < kAccountColumns; ++column) values[column] = spi_value(row, column + 1, &nulls[column]);
+  bool is_null = false;
+  return account_from(values, nulls, row_id_of_datum(spi_value(row, kAccountColumns + 1, &is_null)));
 }
 
 // C zone.
@@ -61,20 +70,11 @@ std::optional<Account> account_query(SavedPlan& plan, std::string_view user_id, 
 
 std::optional<Account> lock_account(std::string_view user_id) {
   // The hot path's lock: SELECT ... FOR NO KEY UPDATE done without a statement (direct_rows.h).
-  static RowColumns columns{"id", "balance", "reserved", "debt", "next_expiry_at", "last_entry_id", "kind", "policies"};
   Account account;
   const bool found = pg_call([&]() noexcept {
     return lock_row_by_text_key(ducto_relation("accounts"), ducto_relation("accounts_user_id_key"), text_datum(user_id),
-                                columns, [&](const ScannedRow& row) noexcept {
-                                  account.id = DatumGetInt64(row.values[0]);
-                                  account.balance = DatumGetInt64(row.values[1]);
-                                  account.reserved = DatumGetInt64(row.values[2]);
-                                  account.debt = DatumGetInt64(row.values[3]);
-                                  if (!row.nulls[4]) account.next_expiry_at = DatumGetTimestampTz(row.values[4]);
-                                  if (!row.nulls[5]) account.last_entry_id = uuid_of(row.values[5]);
-                                  account.team = view_of(DatumGetTextPP(row.values[6])) == "team";
-                                  account.policies = DatumGetBool(row.values[7]);
-                                  account.row = row.row;
+                                account_columns, [&](const ScannedRow& row) noexcept {
+                                  account = account_from(row.values, row.nulls, row.row);
                                 });
   });
   if (!found) return std::nullopt;
@@ -84,7 +84,7 @@ std::optional<Account> lock_account(std::string_view user_id) {
 Account lock_or_create_account(std::string_view user_id) {
   static SavedPlan create(
       "INSERT INTO ducto.accounts AS a (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING "
-      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid",
+      "RETURNING a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind, a.policies, a.ctid",
       {TEXTOID});
   if (std::optional<Account> account = lock_account(user_id)) return *account;
   // A row this transaction inserted is as good as locked. When a concurrent transaction inserted it
@@ -96,7 +96,7 @@ Account lock_or_create_account(std::string_view user_id) {
 
 std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id) {
   static SavedPlan lock_by_id(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid, a.user_id "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind, a.policies, a.ctid, a.user_id "
       "FROM ducto.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
       {INT8OID});
   Account account;
@@ -112,7 +112,7 @@ std::optional<Account> lock_account_by_id(std::int64_t id, std::string& user_id)
 
 std::optional<Account> read_account(std::string_view user_id) {
   static SavedPlan read(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid FROM ducto.accounts AS a "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind, a.policies, a.ctid FROM ducto.accounts AS a "
       "WHERE a.user_id OPERATOR(pg_catalog.=) $1",
       {TEXTOID});
   return account_query(read, user_id, true);
@@ -141,7 +141,7 @@ void emit_failure(const char* type, std::string_view user_id, TimestampTz at, le
 
 std::vector<std::pair<Account, std::string>> lock_due_accounts(TimestampTz now, std::int64_t limit) {
   static SavedPlan due(
-      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind OPERATOR(pg_catalog.=) 'team', a.policies, a.ctid, a.user_id "
+      "SELECT a.id, a.balance, a.reserved, a.debt, a.next_expiry_at, a.last_entry_id, a.kind, a.policies, a.ctid, a.user_id "
       "FROM ducto.accounts AS a WHERE a.next_expiry_at OPERATOR(pg_catalog.<=) $1 "
       "ORDER BY a.next_expiry_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
       {TIMESTAMPTZOID, INT8OID});

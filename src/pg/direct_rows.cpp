@@ -1,4 +1,5 @@
-// src/pg/row_writer.cpp: single-row inserts and updates without a statement (see direct_rows.h).
+// src/pg/direct_rows.cpp: index scans, the account lock, and single-row inserts and updates without a
+// statement (see direct_rows.h).
 #include "pg/direct_rows.h"
 
 extern "C" {

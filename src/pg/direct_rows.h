@@ -1,10 +1,10 @@
-// src/pg/direct_rows.h: inserting and updating single rows of ducto's own tables without a SQL statement
-// (design.md, The hot path).
+// src/pg/direct_rows.h: reading, locking, inserting and updating rows of ducto's own tables without a SQL
+// statement (design.md, The hot path).
 //
-// A charge writes four rows. Through SPI each write is a statement: plan-cache revalidation, a snapshot,
-// executor start-up of a ModifyTable plan, RETURNING, executor shutdown; that set-up cost more than the
-// writes themselves (test/bench ledger). These functions do what the executor's ModifyTable does for one
-// row, through the same executor routines logical replication's apply worker uses
+// A charge locks a row, reads a few and writes four. Through SPI each was a statement: plan-cache
+// revalidation, a snapshot, executor start-up of a plan, RETURNING, executor shutdown; that set-up cost
+// more than the rows themselves (test/bench ledger). The writes here do what the executor's ModifyTable
+// does for one row, through the same executor routines logical replication's apply worker uses
 // (ExecSimpleRelationInsert/Update): NOT NULL and CHECK constraints, the partition constraint, every
 // index (unique checks and partial-index predicates included), row triggers, and ordinary WAL, so
 // replicas and logical decoding see ordinary inserts and updates. What they skip: statement-level

@@ -23,17 +23,28 @@ Datum optional_text(const std::optional<std::string_view>& value) noexcept {
 }
 char null_flag(bool present) noexcept { return present ? ' ' : 'n'; }
 
-// C zone. The lot in row `row` of the last SPI result: id, remaining, earmarked, expires_at, ctid.
-ledger::Lot lot_at(std::uint64_t row) noexcept {
+// The lot columns every lot read takes, in this order (the SPI reads select them, then l.ctid).
+RowColumns lot_columns{"id", "remaining", "earmarked", "expires_at"};
+constexpr int kLotColumns = 4;
+
+// C zone. A lot from the values of lot_columns and the row's address.
+ledger::Lot lot_from(const Datum* values, const bool* nulls, RowId row) noexcept {
   ledger::Lot lot;
-  bool is_null = false;
-  lot.id = DatumGetInt64(spi_value(row, 1, &is_null));
-  lot.remaining = DatumGetInt64(spi_value(row, 2, &is_null));
-  lot.earmarked = DatumGetInt64(spi_value(row, 3, &is_null));
-  const Datum expires_at = spi_value(row, 4, &is_null);
-  if (!is_null) lot.expires_at = DatumGetTimestampTz(expires_at);
-  lot.row = row_id_of_datum(spi_value(row, 5, &is_null));
+  lot.id = DatumGetInt64(values[0]);
+  lot.remaining = DatumGetInt64(values[1]);
+  lot.earmarked = DatumGetInt64(values[2]);
+  if (!nulls[3]) lot.expires_at = DatumGetTimestampTz(values[3]);
+  lot.row = row;
   return lot;
+}
+
+// C zone. The lot in row `row` of the last SPI result: lot_columns, then ctid.
+ledger::Lot lot_at(std::uint64_t row) noexcept {
+  Datum values[kLotColumns];
+  bool nulls[kLotColumns];
+  for (int column = 0; column < kLotColumns; ++column) values[column] = spi_value(row, column + 1, &nulls[column]);
+  bool is_null = false;
+  return lot_from(values, nulls, row_id_of_datum(spi_value(row, kLotColumns + 1, &is_null)));
 }
 
 // Runs a lot query and copies its rows out of SPI memory.
@@ -181,7 +192,6 @@ Micros refunded_so_far(const Uuid& original_id) {
 // ---- lots --------------------------------------------------------------------------------------------
 
 std::vector<ledger::Lot> usable_lots(std::int64_t account_id, TimestampTz now, Micros needed) {
-  static RowColumns columns{"id", "remaining", "earmarked", "expires_at"};
   // The lots found, in palloc'd memory: the C zone below holds no std::vector.
   struct Found {
     ledger::Lot* lots;
@@ -192,14 +202,9 @@ std::vector<ledger::Lot> usable_lots(std::int64_t account_id, TimestampTz now, M
     Micros free = 0;
     // lots_consumption's order is the consumption order: read the account's lots through it until they
     // cover `needed` (usually the first one does), passing over expired and fully used ones.
-    scan_by_bigint_key(ducto_relation("lots"), ducto_relation("lots_consumption"), account_id, columns,
+    scan_by_bigint_key(ducto_relation("lots"), ducto_relation("lots_consumption"), account_id, lot_columns,
                        [&](const ScannedRow& row) noexcept {
-                         ledger::Lot lot;
-                         lot.id = DatumGetInt64(row.values[0]);
-                         lot.remaining = DatumGetInt64(row.values[1]);
-                         lot.earmarked = DatumGetInt64(row.values[2]);
-                         if (!row.nulls[3]) lot.expires_at = DatumGetTimestampTz(row.values[3]);
-                         lot.row = row.row;
+                         const ledger::Lot lot = lot_from(row.values, row.nulls, row.row);
                          if (lot.free() <= 0 || lot.expired_at(now)) return true;
                          if (found.count == found.capacity) {
                            found.capacity = found.capacity == 0 ? 4 : found.capacity * 2;
